@@ -1,0 +1,55 @@
+# Task Runner: build, run and test (drives CMake and ctest).
+#
+#   make / make build   release build in build/ (installs missing packages first)
+#   make build-asan     debug build with ASan + UBSan in build-asan/
+#   make run            build, then start the local stack (scripts/stack start)
+#   make stop           stop the local stack
+#   make test           both builds, then every test against a fresh test stack
+#   make check          same as make test
+#   make bench          scripts/bench, when it exists
+#   make fmt            clang-format the C sources (.clang-format)
+#   make clean          remove the build dirs (the var dir is kept)
+
+SHELL := /bin/bash
+JOBS ?= 2
+CTEST_TIMEOUT ?= 600
+C_DIRS := shared fcgi worker tests
+
+.PHONY: all deps build build-asan run stop test check bench fmt clean
+
+all: build
+
+deps:
+	scripts/deps
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+	cmake --build build -j$(JOBS)
+
+build-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTR_SANITIZE=ON
+	cmake --build build-asan -j$(JOBS)
+
+run: build
+	scripts/stack start
+
+stop:
+	scripts/stack stop
+
+# ctest's stack fixture starts the test stack before the integration tests
+# and stops it afterwards, failed tests or not; ctest exits non-zero when
+# any test failed.
+test: deps build build-asan
+	cd build-asan && ctest --output-on-failure --timeout $(CTEST_TIMEOUT)
+
+check: test
+
+bench: build
+	@if [ -x scripts/bench ]; then scripts/bench; else echo "bench: not yet (no scripts/bench)"; fi
+
+fmt:
+	@command -v clang-format >/dev/null || { echo "fmt: clang-format is not installed (apt-get install clang-format)" >&2; exit 1; }
+	find $(C_DIRS) -name '*.[ch]' -print0 2>/dev/null | xargs -0 -r clang-format -i
+
+clean:
+	rm -rf build build-asan

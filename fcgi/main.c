@@ -1,0 +1,135 @@
+/*
+ * taskrunner-fcgi: the FastCGI responder. spawn-fcgi hands it the listening
+ * socket as fd 0 (multiwatch runs several such processes). Each process runs
+ * TASKRUNNER_FCGI_THREADS threads; each thread owns one FastCGI request and
+ * one database connection and serves one FastCGI connection at a time, so
+ * a connection nginx keeps alive ties up one thread and no other.
+ *
+ * SIGTERM (or INT, or USR1, multiwatch's default) is graceful: no new
+ * request is taken, requests in flight are answered, then the process exits.
+ */
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "reply.h"
+#include "request.h"
+#include "router.h"
+
+struct responder_thread {
+    pthread_t thread;
+    int index;
+    const struct config *cfg;
+    atomic_bool busy; /* between accepting a request and finishing it */
+};
+
+/* Set by the main thread when a stop signal arrives. */
+static atomic_bool stopping;
+
+static void serve_one(struct responder_thread *t, FCGX_Request *fcgx, struct db *db)
+{
+    struct request r;
+    long long started = util_now_us();
+    request_init(&r, fcgx, t->cfg, db);
+    log_set_context("req=%s requester=%s", r.request_id, r.requester);
+    router_dispatch(&r);
+    log_debug("%s %s -> %d in %.3f ms", r.method, r.path, r.status,
+              (double)(util_now_us() - started) / 1000.0);
+    request_cleanup(&r);
+    log_set_context(NULL);
+}
+
+static void *responder_main(void *arg)
+{
+    struct responder_thread *t = arg;
+    FCGX_Request fcgx;
+    struct db db;
+    db_init(&db, t->cfg->database_url);
+    if (FCGX_InitRequest(&fcgx, 0, 0) != 0)
+        fatal("could not initialise a FastCGI request");
+    while (!atomic_load(&stopping)) {
+        if (FCGX_Accept_r(&fcgx) < 0)
+            break;
+        atomic_store(&t->busy, true);
+        serve_one(t, &fcgx, &db);
+        FCGX_Finish_r(&fcgx);
+        atomic_store(&t->busy, false);
+    }
+    db_cleanup(&db);
+    return NULL;
+}
+
+static void on_wake(int sig)
+{
+    (void)sig; /* only interrupts a blocking call */
+}
+
+/* Waits for requests in flight to finish, at most grace_ms. */
+static void drain(struct responder_thread *threads, int n, int grace_ms)
+{
+    long long deadline = util_mono_ms() + grace_ms;
+    int quiet = 0;
+    while (util_mono_ms() < deadline && quiet < 3) {
+        bool any = false;
+        for (int i = 0; i < n; i++)
+            any |= atomic_load(&threads[i].busy);
+        quiet = any ? 0 : quiet + 1;
+        usleep(10000);
+    }
+}
+
+int main(void)
+{
+    struct config cfg;
+    log_init("taskrunner-fcgi", LOG_INFO);
+    if (cfg_load(&cfg, CFG_FCGI) < 0)
+        return 1;
+    log_init("taskrunner-fcgi", cfg.log_level);
+    if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK || FCGX_Init() != 0)
+        fatal("could not initialise libcurl or libfcgi");
+
+    /* Threads inherit this mask: only the main thread takes stop signals. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_wake};
+    sigaction(SIGUSR2, &sa, NULL);
+
+    int n = cfg.fcgi_threads;
+    struct responder_thread *threads = xcalloc((size_t)n, sizeof *threads);
+    for (int i = 0; i < n; i++) {
+        threads[i].index = i;
+        threads[i].cfg = &cfg;
+        atomic_init(&threads[i].busy, false);
+        if (pthread_create(&threads[i].thread, NULL, responder_main, &threads[i]) != 0)
+            fatal("could not start responder thread %d: %s", i, strerror(errno));
+    }
+    log_info("responder ready with %d threads", n);
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_info("signal %d: finishing requests in flight", sig);
+    atomic_store(&stopping, true);
+    FCGX_ShutdownPending();
+    for (int i = 0; i < n; i++)
+        pthread_kill(threads[i].thread, SIGUSR2);
+    drain(threads, n, cfg.shutdown_grace_ms);
+    log_info("responder stopped");
+    /* Idle threads may sit in accept() or on a kept connection; the process
+     * exit ends them. Nothing of theirs needs cleaning. */
+    _exit(0);
+}

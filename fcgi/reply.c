@@ -1,0 +1,70 @@
+/*
+ * reply: JSON answers and error bodies (see reply.h).
+ */
+#include "reply.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "validate.h"
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+void reply_json(struct request *r, int status, const char *extra_headers, const char *body)
+{
+    r->status = status;
+    FCGX_FPrintF(r->fcgx->out, "Status: %d %s\r\n", status, status_text(status));
+    if (extra_headers)
+        FCGX_PutS(extra_headers, r->fcgx->out);
+    if (status == 204) {
+        FCGX_PutS("\r\n", r->fcgx->out);
+        return;
+    }
+    FCGX_PutS("Content-Type: application/json\r\n\r\n", r->fcgx->out);
+    FCGX_PutStr(body, (int)strlen(body), r->fcgx->out);
+    FCGX_PutS("\n", r->fcgx->out);
+}
+
+int reply_error(struct request *r, int status, const char *message, json_object *details)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "error", json_object_new_string(message));
+    json_object_object_add(o, "details", details ? details : json_object_new_array());
+    char retry[64];
+    snprintf(retry, sizeof retry, "Retry-After: %d\r\n", r->cfg->db_retry_after);
+    reply_json(r, status, status == 503 ? retry : NULL,
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    if (status >= 500)
+        log_warn("answered %d: %s", status, message);
+    return -1;
+}
+
+int reply_invalid(struct request *r, const char *message, const struct verr_list *errs)
+{
+    return reply_error(r, 400, message, verr_list_to_json(errs));
+}
+
+int reply_db_error(struct request *r, const struct db_error *err)
+{
+    return reply_error(r, err->http, err->message, NULL);
+}

@@ -1,0 +1,27 @@
+/*
+ * reply: writing answers. Every answer is JSON; every error has the shape
+ * {"error": "...", "details": [...]} of API.md.
+ */
+#ifndef TR_REPLY_H
+#define TR_REPLY_H
+
+#include <json-c/json.h>
+
+#include "db.h"
+#include "request.h"
+
+struct verr_list;
+
+/* Writes status, extra header lines (each ending in "\r\n", or NULL) and a
+ * JSON body. */
+void reply_json(struct request *r, int status, const char *extra_headers, const char *body);
+
+/* Writes an error answer; details (may be NULL) is taken over. Returns -1 so
+ * that handlers can `return reply_error(...)`. */
+int reply_error(struct request *r, int status, const char *message, json_object *details);
+/* A 400 listing every validation problem. Returns -1. */
+int reply_invalid(struct request *r, const char *message, const struct verr_list *errs);
+/* The answer a failed query means (503 with Retry-After, 400, 409, 500). Returns -1. */
+int reply_db_error(struct request *r, const struct db_error *err);
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * router: the route table. Maps method and path to a handler, answering 404
+ * for an unknown path, 405 (with Allow) for a known path with another method,
+ * and 400 for a malformed id in the path.
+ */
+#ifndef TR_ROUTER_H
+#define TR_ROUTER_H
+
+#include "request.h"
+
+/* Finds the handler of r and runs it; every outcome answers r. */
+void router_dispatch(struct request *r);
+
+/* The route pattern that matched r ("/tasks/:id"), for logs and metrics;
+ * "unknown" when none did. */
+const char *router_route_name(const struct request *r);
+
+#endif

@@ -1,0 +1,321 @@
+/*
+ * tasks: the /tasks endpoints. Each handler reads and checks its input, makes
+ * one call to a database function (one transaction) and answers with its
+ * result; the state machine itself lives in sql/0002_task_functions.sql.
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "reply.h"
+#include "validate.h"
+
+static const char SQL_CREATE[] =
+    "SELECT code, body, batch_id FROM tr_create_batch($1::uuid, $2, $3, $4::jsonb)";
+static const char SQL_GET[] = "SELECT code, body FROM tr_get_task($1::uuid)";
+static const char SQL_PATCH[] =
+    "SELECT code, body FROM tr_patch_task($1::uuid, $2, $3::bigint, $4::bigint, $5::boolean, "
+    "$6::jsonb, $7)";
+static const char SQL_COUNT[] =
+    "SELECT code, body FROM tr_count_task($1::uuid, $2::bigint, $3::bigint)";
+static const char SQL_CANCEL[] = "SELECT code, body FROM tr_cancel_task($1::uuid)";
+static const char SQL_PAUSE[] = "SELECT code, body FROM tr_pause_task($1::uuid)";
+static const char SQL_RESUME[] = "SELECT code, body FROM tr_resume_task($1::uuid)";
+/* Filters are NULL when not given; PostgreSQL folds those tests away in the
+ * plan of each call, so every combination uses its index. */
+static const char SQL_LIST[] =
+    "SELECT coalesce(json_agg(tr_task_summary_json(t) ORDER BY t.created_at DESC, t.seq DESC),"
+    " '[]')::text FROM (SELECT * FROM tasks"
+    " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)"
+    " AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::uuid IS NULL OR batch_id = $4)"
+    " AND ($5::jsonb IS NULL OR metadata @> $5)"
+    " ORDER BY created_at DESC, seq DESC LIMIT $6::bigint OFFSET $7::bigint) t";
+
+enum { IDEMPOTENCY_KEY_MAX = 255, METADATA_MAX = 65536, REASON_MAX = 4096 };
+static const long long COUNT_MAX = 1000000000000LL; /* one increment, sanity bound */
+
+static const char *json_plain(json_object *o)
+{
+    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* ---------------------------------------------------------------- create */
+
+void tasks_create(struct request *r, const char *unused)
+{
+    json_object *body = NULL, *normalized = NULL;
+    struct verr_list errs;
+    verr_list_init(&errs);
+    PGresult *res = NULL;
+
+    const char *idem = request_param(r, "HTTP_IDEMPOTENCY_KEY");
+    if (idem && (strlen(idem) == 0 || strlen(idem) > IDEMPOTENCY_KEY_MAX)) {
+        reply_error(r, 400, "Idempotency-Key must be 1 to 255 characters", NULL);
+        goto out;
+    }
+    if (request_json_body_or_reply(r, &body) < 0)
+        goto out;
+    struct validate_limits lim = {.max_tasks = r->cfg->max_batch};
+    if (validate_batch(body, &lim, &normalized, &errs) < 0) {
+        reply_invalid(r, "invalid tasks", &errs);
+        goto out;
+    }
+
+    uuid_t u;
+    char batch_id[37];
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, batch_id);
+    const char *params[] = {batch_id, r->requester, idem, json_plain(normalized)};
+    struct db_error err;
+    if (db_query(r->db, SQL_CREATE, 4, params, &res, &err) < 0) {
+        reply_db_error(r, &err);
+        goto out;
+    }
+    int code = atoi(PQgetvalue(res, 0, 0));
+    char header[96];
+    snprintf(header, sizeof header, "X-Batch-ID: %s\r\n", PQgetvalue(res, 0, 2));
+    log_set_context("req=%s batch=%s requester=%s", r->request_id, PQgetvalue(res, 0, 2),
+                    r->requester);
+    reply_json(r, code, header, PQgetvalue(res, 0, 1));
+out:
+    PQclear(res);
+    json_object_put(body);
+    json_object_put(normalized);
+    verr_list_cleanup(&errs);
+}
+
+/* ---------------------------------------------------------------- read */
+
+void tasks_get(struct request *r, const char *id)
+{
+    const char *params[] = {id};
+    api_call(r, SQL_GET, 1, params, NULL);
+}
+
+/* Parses a whole decimal integer; -1 when s is not one. */
+static int parse_ll(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+struct list_query {
+    char *status, *kind, *name, *batch_id, *metadata, *page, *page_size, *per_page;
+};
+
+static void list_query_cleanup(struct list_query *q)
+{
+    free(q->status);
+    free(q->kind);
+    free(q->name);
+    free(q->batch_id);
+    free(q->metadata);
+    free(q->page);
+    free(q->page_size);
+    free(q->per_page);
+}
+
+static int list_read_query_or_reply(struct request *r, struct list_query *q)
+{
+    if (request_query_value_or_reply(r, "status", &q->status) < 0 ||
+        request_query_value_or_reply(r, "kind", &q->kind) < 0 ||
+        request_query_value_or_reply(r, "name", &q->name) < 0 ||
+        request_query_value_or_reply(r, "batch_id", &q->batch_id) < 0 ||
+        request_query_value_or_reply(r, "metadata", &q->metadata) < 0 ||
+        request_query_value_or_reply(r, "page", &q->page) < 0 ||
+        request_query_value_or_reply(r, "page_size", &q->page_size) < 0 ||
+        request_query_value_or_reply(r, "per_page", &q->per_page) < 0)
+        return -1;
+    return 0;
+}
+
+void tasks_list(struct request *r, const char *unused)
+{
+    struct list_query q = {0};
+    struct verr_list errs;
+    verr_list_init(&errs);
+    json_object *meta = NULL;
+    PGresult *res = NULL;
+    const char *status = NULL;
+    long long page = 0, size = r->cfg->page_size_default;
+
+    if (list_read_query_or_reply(r, &q) < 0)
+        goto out;
+    if (q.status && !(status = validate_status_name(q.status)))
+        verr_add(&errs, "status", "unknown status \"%.64s\"", q.status);
+    if (q.batch_id && !validate_is_uuid(q.batch_id))
+        verr_add(&errs, "batch_id", "must be a UUID");
+    if (q.page && parse_ll(q.page, &page) < 0)
+        verr_add(&errs, "page", "must be an integer");
+    const char *size_text = q.page_size ? q.page_size : q.per_page;
+    if (size_text && (parse_ll(size_text, &size) < 0 || size < 1))
+        verr_add(&errs, q.page_size ? "page_size" : "per_page", "must be a positive integer");
+    if (q.metadata) {
+        meta = json_tokener_parse(q.metadata);
+        if (!meta || !json_object_is_type(meta, json_type_object))
+            verr_add(&errs, "metadata", "must be a URL-encoded JSON object");
+    }
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid query", &errs);
+        goto out;
+    }
+    if (page < 0)
+        page = 0;
+    if (size > r->cfg->page_size_max)
+        size = r->cfg->page_size_max;
+    if (page > 1000000000LL / size) /* beyond any real data; keeps OFFSET sane */
+        page = 1000000000LL / size;
+
+    char limit[24], offset[24];
+    snprintf(limit, sizeof limit, "%lld", size);
+    snprintf(offset, sizeof offset, "%lld", page * size);
+    const char *params[] = {status, q.kind, q.name, q.batch_id, meta ? json_plain(meta) : NULL,
+                            limit, offset};
+    struct db_error err;
+    if (db_query(r->db, SQL_LIST, 7, params, &res, &err) < 0) {
+        reply_db_error(r, &err);
+        goto out;
+    }
+    reply_json(r, 200, NULL, PQgetvalue(res, 0, 0));
+out:
+    PQclear(res);
+    json_object_put(meta);
+    list_query_cleanup(&q);
+    verr_list_cleanup(&errs);
+}
+
+/* ---------------------------------------------------------------- progress */
+
+/* Reads optional non-negative integer field key of o into text (a decimal,
+ * "0" when absent); records a problem otherwise. */
+static void read_count(json_object *o, const char *key, char *text, size_t size,
+                       struct verr_list *errs)
+{
+    json_object *v;
+    snprintf(text, size, "0");
+    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+        return;
+    errno = 0;
+    long long n = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+    if (errno || n < 0 || n > COUNT_MAX) {
+        verr_add(errs, key, "must be a non-negative integer (at most %lld)", COUNT_MAX);
+        return;
+    }
+    snprintf(text, size, "%lld", n);
+}
+
+static int json_object_body_or_reply(struct request *r, json_object **body)
+{
+    if (request_json_body_or_reply(r, body) < 0)
+        return -1;
+    if (!json_object_is_type(*body, json_type_object)) {
+        json_object_put(*body);
+        *body = NULL;
+        return reply_error(r, 400, "request body must be a JSON object", NULL);
+    }
+    return 0;
+}
+
+void tasks_patch(struct request *r, const char *id)
+{
+    json_object *body = NULL, *v;
+    struct verr_list errs;
+    verr_list_init(&errs);
+    char succ[24], fail[24];
+    const char *status = NULL, *reason = NULL, *metadata = NULL, *set_metadata = "false";
+
+    if (json_object_body_or_reply(r, &body) < 0)
+        goto out;
+    if (json_object_object_get_ex(body, "status", &v) && !json_object_is_type(v, json_type_null)) {
+        status = json_object_is_type(v, json_type_string)
+                     ? validate_status_name(json_object_get_string(v)) : NULL;
+        if (!status || (strcmp(status, "Success") != 0 && strcmp(status, "Failure") != 0)) {
+            verr_add(&errs, "status", "must be \"Success\" or \"Failure\"");
+            status = NULL;
+        }
+    }
+    read_count(body, "new_success", succ, sizeof succ, &errs);
+    read_count(body, "new_failures", fail, sizeof fail, &errs);
+    if (json_object_object_get_ex(body, "metadata", &v)) {
+        set_metadata = "true";
+        if (json_object_is_type(v, json_type_object)) {
+            metadata = json_plain(v);
+            if (strlen(metadata) > METADATA_MAX)
+                verr_add(&errs, "metadata", "must be at most %d bytes", METADATA_MAX);
+        } else if (!json_object_is_type(v, json_type_null)) {
+            verr_add(&errs, "metadata", "must be an object or null");
+        }
+    }
+    if (json_object_object_get_ex(body, "failure_reason", &v) &&
+        !json_object_is_type(v, json_type_null)) {
+        if (!json_object_is_type(v, json_type_string) ||
+            json_object_get_string_len(v) > REASON_MAX ||
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+            verr_add(&errs, "failure_reason", "must be a string of at most %d bytes", REASON_MAX);
+        else
+            reason = json_object_get_string(v);
+    }
+    if (status && strcmp(status, "Failure") == 0 && (!reason || !*reason))
+        verr_add(&errs, "failure_reason", "is required when status is Failure");
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid update", &errs);
+        goto out;
+    }
+    const char *params[] = {id, status, succ, fail, set_metadata, metadata, reason};
+    api_call(r, SQL_PATCH, 7, params, NULL);
+out:
+    json_object_put(body);
+    verr_list_cleanup(&errs);
+}
+
+void tasks_count(struct request *r, const char *id)
+{
+    json_object *body = NULL;
+    struct verr_list errs;
+    verr_list_init(&errs);
+    char succ[24], fail[24];
+
+    if (json_object_body_or_reply(r, &body) < 0)
+        goto out;
+    read_count(body, "new_success", succ, sizeof succ, &errs);
+    read_count(body, "new_failures", fail, sizeof fail, &errs);
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid counts", &errs);
+        goto out;
+    }
+    const char *params[] = {id, succ, fail};
+    api_call(r, SQL_COUNT, 3, params, NULL);
+out:
+    json_object_put(body);
+    verr_list_cleanup(&errs);
+}
+
+/* ---------------------------------------------------------------- control */
+
+void tasks_cancel(struct request *r, const char *id)
+{
+    const char *params[] = {id};
+    api_call(r, SQL_CANCEL, 1, params, NULL);
+}
+
+void tasks_pause(struct request *r, const char *id)
+{
+    const char *params[] = {id};
+    api_call(r, SQL_PAUSE, 1, params, NULL);
+}
+
+void tasks_resume(struct request *r, const char *id)
+{
+    const char *params[] = {id};
+    api_call(r, SQL_RESUME, 1, params, NULL);
+}

@@ -1,0 +1,144 @@
+/*
+ * db: reconnecting libpq connection and SQLSTATE mapping (see db.h).
+ */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum { DB_MAX_TRIES = 4 };
+
+static void db_connect(struct db *db)
+{
+    /* Short connect timeout: while PostgreSQL is down a request must get its
+     * 503 quickly rather than hang. */
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *values[] = {db->dsn, "3", "taskrunner", NULL};
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = PQconnectdbParams(keys, values, 1);
+    db->generation++;
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        log_warn("database connection failed: %s", PQerrorMessage(db->conn));
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+}
+
+void db_init(struct db *db, const char *dsn)
+{
+    db->dsn = xstrdup(dsn);
+    db->conn = NULL;
+    db->generation = 0;
+    db_connect(db);
+}
+
+void db_cleanup(struct db *db)
+{
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = NULL;
+    free(db->dsn);
+    db->dsn = NULL;
+}
+
+/* An idle connection with something to read has been closed by the server
+ * (a restart sends a FATAL and hangs up): find out before sending a query, so
+ * that a query is never sent into a dead connection and left in doubt. */
+static bool db_still_alive(struct db *db)
+{
+    struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+    if (pfd.fd < 0)
+        return false;
+    if (poll(&pfd, 1, 0) > 0 && (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK))
+        return false;
+    PGnotify *n;
+    while ((n = PQnotifies(db->conn)) != NULL)
+        PQfreemem(n);
+    return PQstatus(db->conn) == CONNECTION_OK;
+}
+
+bool db_connected(struct db *db)
+{
+    if (db->conn && db_still_alive(db))
+        return true;
+    db_connect(db);
+    return db->conn != NULL;
+}
+
+/* The one place where SQLSTATEs become HTTP statuses. */
+static void db_map_error(const char *state, struct db_error *err)
+{
+    snprintf(err->sqlstate, sizeof err->sqlstate, "%s", state ? state : "");
+    if (!state) {
+        err->http = 503;
+        err->message = "database unavailable";
+    } else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+               strcmp(state, "53300") == 0 || strcmp(state, "25006") == 0) {
+        err->http = 503; /* connection, shutdown, too many connections, read-only */
+        err->message = "database unavailable";
+    } else if (strncmp(state, "22", 2) == 0) {
+        err->http = 400; /* data exception: a value the database cannot take */
+        err->message = "invalid value";
+    } else if (strcmp(state, "23505") == 0) {
+        err->http = 409;
+        err->message = "conflict with an existing record";
+    } else if (strcmp(state, "23503") == 0) {
+        err->http = 404;
+        err->message = "referenced record not found";
+    } else {
+        err->http = 500;
+        err->message = "internal database error";
+    }
+}
+
+static bool db_retryable(const char *state)
+{
+    return state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+}
+
+int db_query(struct db *db, const char *sql, int n, const char *const *params, PGresult **res,
+             struct db_error *err)
+{
+    *res = NULL;
+    for (int attempt = 0; attempt < DB_MAX_TRIES; attempt++) {
+        if (!db_connected(db)) {
+            db_map_error(NULL, err);
+            return -1;
+        }
+        PGresult *r = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            *res = r;
+            return 0;
+        }
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (PQstatus(db->conn) != CONNECTION_OK) {
+            /* Lost in the middle: the statement may have committed, so it is
+             * not sent again; the client retries (with its Idempotency-Key). */
+            log_warn("database connection lost during a query: %s", PQerrorMessage(db->conn));
+            PQclear(r);
+            PQfinish(db->conn);
+            db->conn = NULL;
+            db_map_error(NULL, err);
+            return -1;
+        }
+        if (db_retryable(state)) {
+            log_warn("query failed (%s), trying again: %s", state, PQresultErrorMessage(r));
+            PQclear(r);
+            usleep(1000u * (unsigned)(attempt + 1));
+            continue;
+        }
+        db_map_error(state, err);
+        if (err->http >= 500)
+            log_error("query failed (%s): %s", state ? state : "-", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    db_map_error(NULL, err);
+    return -1;
+}

@@ -1,0 +1,44 @@
+/*
+ * db: one libpq connection that reconnects by itself. Queries run with
+ * parameters only (PQexecParams); a lost connection is re-established on the
+ * next query, and an error is mapped to the HTTP status it means in one place.
+ */
+#ifndef TR_DB_H
+#define TR_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "util.h"
+
+struct db {
+    PGconn *conn;   /* NULL or the current connection */
+    char *dsn;
+    unsigned generation; /* counts connections made: session state (LISTEN,
+                            session locks) must be set up again when it changes */
+};
+
+/* Why a query failed: the HTTP status to answer (400, 404, 409, 503, 500),
+ * the SQLSTATE ("" when there was no server answer) and a static message. */
+struct db_error {
+    int http;
+    char sqlstate[6];
+    const char *message;
+};
+
+/* Prepares db for dsn (copied) and tries to connect; a failed connection is
+ * retried by the next query, so this only fails on bad input. */
+void db_init(struct db *db, const char *dsn);
+void db_cleanup(struct db *db);
+/* Whether the connection is up, reconnecting if it is not. */
+bool db_connected(struct db *db);
+
+/* Runs sql with n text parameters (NULL entries are SQL NULL). Reconnects
+ * first when the connection was found closed, and retries deadlocks and
+ * serialization failures (safe: every query is one statement, rolled back
+ * whole). A connection lost mid-query is not retried: 503. On success
+ * *res is the result (the caller PQclears it). */
+int db_query(struct db *db, const char *sql, int n, const char *const *params, PGresult **res,
+             struct db_error *err) WARN_UNUSED;
+
+#endif

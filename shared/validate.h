@@ -1,0 +1,61 @@
+/*
+ * validate: checks a POST /tasks body against the rules of API.md and turns
+ * it into the normalized JSON that the database function tr_create_batch()
+ * takes. Every problem is reported with its field path; nothing partial is
+ * ever produced.
+ */
+#ifndef TR_VALIDATE_H
+#define TR_VALIDATE_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+/* One problem in a request: the JSON path ("[3].dependencies[0].id") and why. */
+struct verr {
+    char *field;
+    char *message;
+};
+
+struct verr_list {
+    struct verr *items;
+    size_t n, cap;
+};
+
+void verr_list_init(struct verr_list *l);
+void verr_list_cleanup(struct verr_list *l);
+void verr_add(struct verr_list *l, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Returns a new json array [{"field":..,"message":..}] (caller owns it). */
+json_object *verr_list_to_json(const struct verr_list *l);
+
+struct validate_limits {
+    int max_tasks; /* most tasks in one batch (API default 10000) */
+};
+
+/*
+ * Validates body (the parsed request JSON; not taken over). On success
+ * returns 0 and sets *out to a new array (caller owns) of normalized tasks;
+ * on any problem returns -1, leaves *out NULL and fills errs with every
+ * problem found. Task and action ids are new random UUIDs (libuuid).
+ */
+int validate_batch(json_object *body, const struct validate_limits *lim, json_object **out,
+                   struct verr_list *errs) WARN_UNUSED;
+
+/*
+ * Checks an action object that an on_start answer returned, to be registered
+ * as a cancel action. Returns 0 with *out its normalized form (caller owns,
+ * with a new id), or -1 when it is not a valid action.
+ */
+int validate_cancel_action(json_object *action, json_object **out) WARN_UNUSED;
+
+/* Canonical spelling of an enum value given in any letter case, or NULL. */
+const char *validate_status_name(const char *s);
+const char *validate_verb_name(const char *s);
+
+/* Whether s is a UUID in canonical 8-4-4-4-12 hex text form. */
+bool validate_is_uuid(const char *s);
+
+#endif

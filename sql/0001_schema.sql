@@ -1,0 +1,112 @@
+-- 0001: the core tables.
+--
+-- Everything that must survive a crash lives here: tasks and their state,
+-- dependency links, actions, batches, idempotency keys, and the outbox of
+-- webhook calls (deliveries) the worker works through. Columns for later
+-- features (not_before for scheduled starts, retry_at and attempt for retries)
+-- exist now so those features need no table rewrite.
+
+CREATE TABLE batches (
+    id          uuid PRIMARY KEY,
+    requester   text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE tasks (
+    id             uuid PRIMARY KEY,
+    seq            bigserial NOT NULL UNIQUE,  -- insertion order: "older first" and stable paging
+    batch_id       uuid NOT NULL REFERENCES batches (id),
+    local_id       text NOT NULL,
+    name           text NOT NULL,
+    kind           text NOT NULL,
+    status         text NOT NULL CHECK (status IN ('Waiting', 'Pending', 'Claimed', 'Running',
+                                                   'Success', 'Failure', 'Canceled', 'Paused')),
+    priority       integer NOT NULL DEFAULT 0,
+    timeout        integer NOT NULL DEFAULT 60,          -- heartbeat timeout, seconds
+    metadata       jsonb,
+    rules          jsonb NOT NULL DEFAULT '[]',          -- normalized concurrency rules
+    open_parents   integer NOT NULL DEFAULT 0,           -- parents not yet ended
+    attempt        integer NOT NULL DEFAULT 0,           -- start attempts so far
+    not_before     timestamptz,                          -- scheduled start (later feature)
+    retry_at       timestamptz,                          -- next retry (later feature)
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    started_at     timestamptz,
+    ended_at       timestamptz,
+    last_updated   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at   timestamptz,                          -- last sign of life once started
+    deadline_at    timestamptz,                          -- heartbeat_at + timeout while Running
+    success        bigint NOT NULL DEFAULT 0,
+    failures       bigint NOT NULL DEFAULT 0,
+    failure_reason text
+);
+
+CREATE INDEX tasks_status_idx ON tasks (status);
+CREATE INDEX tasks_kind_idx ON tasks (kind);
+CREATE INDEX tasks_created_idx ON tasks (created_at DESC, seq DESC);
+CREATE INDEX tasks_status_kind_idx ON tasks (status, kind);
+CREATE INDEX tasks_batch_idx ON tasks (batch_id);
+-- List pages filtered by status or kind, newest first.
+CREATE INDEX tasks_status_created_idx ON tasks (status, created_at DESC, seq DESC);
+CREATE INDEX tasks_kind_created_idx ON tasks (kind, created_at DESC, seq DESC);
+-- The worker's queue: runnable tasks, highest priority then oldest.
+CREATE INDEX tasks_runnable_idx ON tasks (priority DESC, seq) WHERE status = 'Pending';
+-- The heartbeat timeout scan.
+CREATE INDEX tasks_deadline_idx ON tasks (deadline_at) WHERE status = 'Running';
+-- Metadata containment filters (list, dedupe, rules).
+CREATE INDEX tasks_metadata_idx ON tasks USING gin (metadata jsonb_path_ops);
+
+CREATE TABLE task_links (
+    parent_id        uuid NOT NULL REFERENCES tasks (id),
+    child_id         uuid NOT NULL REFERENCES tasks (id),
+    requires_success boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (parent_id, child_id)
+);
+CREATE INDEX task_links_child_idx ON task_links (child_id);
+CREATE INDEX task_links_parent_idx ON task_links (parent_id);
+
+CREATE TABLE actions (
+    id         uuid PRIMARY KEY,
+    task_id    uuid NOT NULL REFERENCES tasks (id),
+    kind       text NOT NULL DEFAULT 'Webhook',
+    trigger    text NOT NULL CHECK (trigger IN ('Start', 'End', 'Cancel')),
+    condition  text CHECK (condition IN ('Success', 'Failure')),
+    params     jsonb NOT NULL,
+    position   integer NOT NULL,                  -- order as declared; registered ones last
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX actions_task_trigger_idx ON actions (task_id, trigger);
+
+CREATE TABLE idempotency_keys (
+    requester   text NOT NULL,
+    key         text NOT NULL,
+    batch_id    uuid NOT NULL,
+    status_code integer,
+    body        text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (requester, key)
+);
+
+-- The outbox: one row per webhook call (a delivery); attempts are its HTTP tries.
+-- queued -> inflight -> done | dead (end/cancel calls that failed every attempt)
+--                            | failed (on_start calls that failed every attempt)
+CREATE TABLE deliveries (
+    id          bigserial PRIMARY KEY,
+    task_id     uuid NOT NULL REFERENCES tasks (id),
+    action_id   uuid NOT NULL REFERENCES actions (id),
+    trigger     text NOT NULL,
+    outcome     text,                          -- the task status an end/cancel call reports
+    attempt     integer NOT NULL DEFAULT 0,    -- the task's start attempt (start calls)
+    state       text NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'inflight', 'done', 'dead', 'failed')),
+    attempts    integer NOT NULL DEFAULT 0,
+    next_at     timestamptz NOT NULL DEFAULT now(),
+    lease_until timestamptz,
+    owner       integer,                       -- the worker holding it while inflight
+    last_error  text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+);
+CREATE INDEX deliveries_queued_idx ON deliveries (next_at) WHERE state = 'queued';
+CREATE INDEX deliveries_inflight_idx ON deliveries (lease_until) WHERE state = 'inflight';
+CREATE INDEX deliveries_dead_idx ON deliveries (finished_at DESC, id DESC) WHERE state = 'dead';
+CREATE INDEX deliveries_task_idx ON deliveries (task_id);

@@ -1,0 +1,36 @@
+/*
+ * call: reading a call from a result row (see call.h).
+ */
+#include "call.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Column order of the tr_call type (sql/0003_worker_functions.sql). */
+enum { COL_DELIVERY, COL_TASK, COL_BATCH, COL_TRIGGER, COL_OUTCOME, COL_PARAMS, COL_ATTEMPTS,
+       COL_TASK_ATTEMPT, COL_IDEM_KEY };
+
+int call_from_row(struct call *c, const PGresult *res, int i)
+{
+    memset(c, 0, sizeof *c);
+    c->delivery_id = strtoll(PQgetvalue(res, i, COL_DELIVERY), NULL, 10);
+    snprintf(c->task_id, sizeof c->task_id, "%s", PQgetvalue(res, i, COL_TASK));
+    snprintf(c->batch_id, sizeof c->batch_id, "%s", PQgetvalue(res, i, COL_BATCH));
+    snprintf(c->trigger, sizeof c->trigger, "%s", PQgetvalue(res, i, COL_TRIGGER));
+    snprintf(c->outcome, sizeof c->outcome, "%s", PQgetvalue(res, i, COL_OUTCOME));
+    c->attempts = atoi(PQgetvalue(res, i, COL_ATTEMPTS));
+    c->idem_key = xstrdup(PQgetvalue(res, i, COL_IDEM_KEY));
+    c->params = json_tokener_parse(PQgetvalue(res, i, COL_PARAMS));
+    return c->params && json_object_is_type(c->params, json_type_object) ? 0 : -1;
+}
+
+void call_cleanup(struct call *c)
+{
+    json_object_put(c->params);
+    free(c->idem_key);
+    c->params = NULL;
+    c->idem_key = NULL;
+}

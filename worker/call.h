@@ -1,0 +1,31 @@
+/*
+ * call: one webhook call the worker is to make, as read from the database
+ * (a row of tr_claim or tr_take_deliveries), and what became of it.
+ *
+ * Vocabulary: a *task* is what a client created; a *delivery* is one webhook
+ * call for it (a row of the deliveries table); an *attempt* is one HTTP try.
+ */
+#ifndef TR_CALL_H
+#define TR_CALL_H
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+struct call {
+    long long delivery_id;
+    char task_id[40];
+    char batch_id[40];
+    char trigger[12];      /* "Start", "End" or "Cancel" */
+    char outcome[12];      /* task status reported by end and cancel calls, or "" */
+    json_object *params;   /* the action's params (owned) */
+    int attempts;          /* HTTP tries including this one */
+    char *idem_key;        /* Idempotency-Key (owned) */
+};
+
+/* Fills c from row i of res (columns of the tr_call type). Returns -1 when
+ * the stored params are unreadable. */
+int call_from_row(struct call *c, const PGresult *res, int i);
+void call_cleanup(struct call *c);
+
+#endif

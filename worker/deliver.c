@@ -1,0 +1,295 @@
+/*
+ * deliver: webhook calls over libcurl's multi interface (see deliver.h).
+ *
+ * Each transfer carries its struct transfer via CURLOPT_PRIVATE. The answer
+ * body is kept only for start calls (it may register a cancel action), and
+ * never beyond TASKRUNNER_MAX_RESPONSE_BYTES.
+ */
+#include "deliver.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "sign.h"
+#include "util.h"
+
+struct transfer;
+
+struct deliver {
+    const struct config *cfg;
+    CURLM *multi;
+    int inflight;
+    struct transfer *transfers; /* every transfer in flight (a list) */
+};
+
+struct transfer {
+    struct deliver *owner;
+    struct transfer *prev, *next;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *request_body;
+    struct strbuf response;
+    bool keep_response;
+    bool too_large;
+    long long delivery_id;
+    bool is_start;
+    int attempts;
+    long long started_ms;
+    char *url;
+};
+
+struct deliver *deliver_new(const struct config *cfg)
+{
+    struct deliver *d = xcalloc(1, sizeof *d);
+    d->cfg = cfg;
+    d->multi = curl_multi_init();
+    if (!d->multi)
+        fatal("could not create a curl multi handle");
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->max_inflight);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight);
+    return d;
+}
+
+static void transfer_free(struct transfer *t)
+{
+    if (!t)
+        return;
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (t->owner->transfers == t)
+        t->owner->transfers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    if (t->easy) {
+        curl_multi_remove_handle(t->owner->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+    }
+    curl_slist_free_all(t->headers);
+    free(t->request_body);
+    free(t->url);
+    strbuf_cleanup(&t->response);
+    free(t);
+}
+
+void deliver_free(struct deliver *d)
+{
+    if (!d)
+        return;
+    curl_multi_cleanup(d->multi);
+    free(d);
+}
+
+int deliver_inflight(const struct deliver *d)
+{
+    return d->inflight;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct transfer *t = arg;
+    size_t len = size * n;
+    if (!t->keep_response)
+        return len;
+    if (t->response.len + len > (size_t)t->owner->cfg->max_response_bytes) {
+        t->too_large = true;
+        return 0; /* aborts the transfer: a bounded answer or none */
+    }
+    strbuf_add(&t->response, data, len);
+    return len;
+}
+
+/* params.url with handle=<public url>/tasks/<id> added to its query. */
+static char *build_url(const struct config *cfg, const char *url, const char *task_id)
+{
+    CURLU *u = curl_url();
+    char *handle = xasprintf("handle=%s/tasks/%s", cfg->public_url, task_id);
+    char *out = NULL, *result = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_QUERY, handle, CURLU_APPENDQUERY | CURLU_URLENCODE) ==
+            CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK) {
+        result = xstrdup(out);
+    }
+    curl_free(out);
+    free(handle);
+    curl_url_cleanup(u);
+    return result;
+}
+
+static void add_header(struct transfer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_header(struct transfer *t, const char *fmt, ...)
+{
+    char line[9000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    t->headers = curl_slist_append(t->headers, line);
+}
+
+static void add_headers(struct transfer *t, const struct call *c, const struct config *cfg)
+{
+    json_object *headers;
+    if (json_object_object_get_ex(c->params, "headers", &headers) &&
+        json_object_is_type(headers, json_type_object)) {
+        json_object_object_foreach(headers, name, value)
+            add_header(t, "%s: %s", name, json_object_get_string(value));
+    }
+    char trigger[12];
+    snprintf(trigger, sizeof trigger, "%s", c->trigger);
+    for (char *p = trigger; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    add_header(t, "X-Task-Id: %s", c->task_id);
+    add_header(t, "X-Batch-Id: %s", c->batch_id);
+    add_header(t, "X-Task-Trigger: %s", trigger);
+    if (c->outcome[0])
+        add_header(t, "X-Task-Status: %s", c->outcome);
+    add_header(t, "Idempotency-Key: %s", c->idem_key);
+    if (t->request_body)
+        add_header(t, "Content-Type: application/json");
+    add_header(t, "Expect:"); /* no 100-continue round trip */
+    if (cfg->webhook_secret && cfg->webhook_secret[0]) {
+        char sig[SIGN_HEADER_MAX];
+        sign_webhook(cfg->webhook_secret, (long long)time(NULL), t->request_body,
+                     t->request_body ? strlen(t->request_body) : 0, sig);
+        add_header(t, "X-Taskrunner-Signature: %s", sig);
+    }
+}
+
+static void set_method(struct transfer *t, const char *verb)
+{
+    if (strcmp(verb, "Get") == 0 && !t->request_body) {
+        curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(verb, "Post") == 0) {
+        curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
+    } else {
+        char upper[16];
+        snprintf(upper, sizeof upper, "%s", verb);
+        for (char *p = upper; *p; p++)
+            *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, upper);
+    }
+    if (t->request_body)
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->request_body);
+    else if (strcmp(verb, "Post") == 0)
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, "");
+}
+
+int deliver_start(struct deliver *d, const struct call *c, const char **error)
+{
+    const struct config *cfg = d->cfg;
+    json_object *v;
+    const char *url = json_object_object_get_ex(c->params, "url", &v) ? json_object_get_string(v)
+                                                                      : NULL;
+    const char *verb = json_object_object_get_ex(c->params, "verb", &v)
+                           ? json_object_get_string(v) : "Post";
+    struct transfer *t = xcalloc(1, sizeof *t);
+    t->owner = d;
+    strbuf_init(&t->response);
+    t->delivery_id = c->delivery_id;
+    t->is_start = strcmp(c->trigger, "Start") == 0;
+    t->keep_response = t->is_start;
+    t->attempts = c->attempts;
+    t->started_ms = util_mono_ms();
+    t->url = url ? build_url(cfg, url, c->task_id) : NULL;
+    if (!t->url) {
+        *error = "the webhook URL cannot be used";
+        transfer_free(t);
+        return -1;
+    }
+    if (json_object_object_get_ex(c->params, "body", &v))
+        t->request_body = xstrdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+
+    t->easy = curl_easy_init();
+    if (!t->easy)
+        fatal("could not create a curl handle");
+    curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
+    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)cfg->webhook_timeout_ms);
+    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->webhook_timeout_ms);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "taskrunner-worker");
+    set_method(t, verb);
+    add_headers(t, c, cfg);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+    if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK) {
+        *error = "could not queue the call";
+        transfer_free(t);
+        return -1;
+    }
+    d->inflight++;
+    t->next = d->transfers;
+    if (d->transfers)
+        d->transfers->prev = t;
+    d->transfers = t;
+    log_debug("call %lld started: %s", c->delivery_id, t->url);
+    return 0;
+}
+
+void deliver_wait(struct deliver *d, struct curl_waitfd *extra, unsigned n_extra, int timeout_ms)
+{
+    int numfds;
+    curl_multi_poll(d->multi, extra, n_extra, timeout_ms < 0 ? 0 : timeout_ms, &numfds);
+}
+
+/* Reports transfer t as ended with curl code rc, then frees it. */
+static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_done_fn done,
+                   void *ctx)
+{
+    long status = 0;
+    char error[256];
+    struct call_result res = {.delivery_id = t->delivery_id, .is_start = t->is_start,
+                              .attempts = t->attempts,
+                              .elapsed_ms = util_mono_ms() - t->started_ms};
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_OK && status >= 200 && status < 300) {
+        res.ok = true;
+        res.body = t->response.data ? t->response.data : "";
+    } else if (t->too_large) {
+        snprintf(error, sizeof error, "answer larger than %d bytes",
+                 d->cfg->max_response_bytes);
+        res.retryable = true;
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(error, sizeof error, "no answer within %d ms", d->cfg->webhook_timeout_ms);
+        res.retryable = true;
+    } else if (rc != CURLE_OK) {
+        snprintf(error, sizeof error, "%s", curl_easy_strerror(rc));
+        res.retryable = true;
+    } else {
+        snprintf(error, sizeof error, "HTTP %ld", status);
+        res.retryable = true;
+    }
+    if (!res.ok)
+        res.error = error;
+    d->inflight--;
+    done(ctx, &res);
+    transfer_free(t);
+}
+
+void deliver_collect(struct deliver *d, deliver_done_fn done, void *ctx)
+{
+    int running;
+    curl_multi_perform(d->multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        finish(d, t, msg->data.result, done, ctx);
+    }
+}
+
+void deliver_abort_all(struct deliver *d, deliver_done_fn done, void *ctx)
+{
+    while (d->transfers)
+        finish(d, d->transfers, CURLE_ABORTED_BY_CALLBACK, done, ctx);
+}

@@ -1,0 +1,48 @@
+/*
+ * deliver: making webhook calls with libcurl's multi interface. It holds the
+ * transfers in flight (at most TASKRUNNER_MAX_INFLIGHT), and reports each
+ * finished one; it never touches the database.
+ */
+#ifndef TR_DELIVER_H
+#define TR_DELIVER_H
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "call.h"
+#include "config.h"
+
+struct deliver;
+
+/* What became of one call. */
+struct call_result {
+    long long delivery_id;
+    bool is_start;
+    bool ok;            /* answered 2xx */
+    bool retryable;     /* a failure worth another try */
+    int attempts;       /* tries so far, this one included */
+    const char *error;  /* why it failed (valid during the callback) */
+    const char *body;   /* answer body of a start call (valid during the callback) */
+    long long elapsed_ms;
+};
+
+typedef void (*deliver_done_fn)(void *ctx, const struct call_result *res);
+
+struct deliver *deliver_new(const struct config *cfg);
+void deliver_free(struct deliver *d);
+
+/* Starts the call c (whose contents are copied). Returns -1 when it cannot
+ * even be made (its URL is unusable), with *error set to a static reason. */
+int deliver_start(struct deliver *d, const struct call *c, const char **error) WARN_UNUSED;
+int deliver_inflight(const struct deliver *d);
+/* Waits for transfer activity or one of the extra descriptors, at most
+ * timeout_ms (curl_multi_poll). */
+void deliver_wait(struct deliver *d, struct curl_waitfd *extra, unsigned n_extra, int timeout_ms);
+/* Moves transfers along and reports each finished one to done. */
+void deliver_collect(struct deliver *d, deliver_done_fn done, void *ctx);
+/* Stops every transfer in flight, reporting each as a retryable failure
+ * (shutdown hands them back). */
+void deliver_abort_all(struct deliver *d, deliver_done_fn done, void *ctx);
+
+#endif

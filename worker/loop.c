@@ -1,0 +1,266 @@
+/*
+ * loop: the worker's event loop (see loop.h).
+ *
+ * NOTIFY is only a hint that there is work: each wake-up re-reads the
+ * durable state (tr_claim, tr_take_deliveries), and a poll every
+ * TASKRUNNER_POLL_INTERVAL_MS covers a lost notification. Everything the
+ * worker decides is recorded in the database before or with its effect, so
+ * a crash at any point loses nothing: deliveries it held come back to the
+ * queue when its session (and owner lock) is gone.
+ */
+#include "loop.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "deliver.h"
+#include "log.h"
+#include "state.h"
+#include "validate.h"
+
+enum {
+    EXPIRE_EVERY_MS = 200,   /* heartbeat timeouts are noticed within this */
+    EXPIRE_BATCH = 100,
+    RECOVER_EVERY_MS = 2000, /* how soon a dead worker's calls come back */
+    DB_DOWN_WAIT_MS = 500,
+    LEASE_MARGIN_MS = 30000, /* a lease outlives the longest call by this */
+};
+
+struct worker {
+    const struct config *cfg;
+    struct db db;
+    struct deliver *deliver;
+    int owner;               /* our owner id, valid for session_generation */
+    unsigned session_generation;
+    bool work_hint;          /* there may be work: query before sleeping */
+    bool stopping;
+    bool handing_back;       /* shutdown: failed calls go back to the queue at once */
+    long long next_expire_ms, next_recover_ms, next_poll_ms;
+};
+
+static long long min_ll(long long a, long long b)
+{
+    return a < b ? a : b;
+}
+
+/* Exponential backoff with equal jitter: half the delay fixed, half random. */
+static int backoff_ms(const struct config *cfg, int attempts)
+{
+    double delay = cfg->retry_base_ms;
+    for (int i = 1; i < attempts && delay < cfg->retry_cap_ms; i++)
+        delay *= cfg->retry_factor;
+    if (delay > cfg->retry_cap_ms)
+        delay = cfg->retry_cap_ms;
+    int half = (int)(delay / 2);
+    return half + (half > 0 ? (int)(random() % (half + 1)) : 0);
+}
+
+/* The action an on_start answer registers as a cancel action, normalized,
+ * or NULL when the answer is not an action. The caller frees it. */
+static char *registered_cancel_action(const char *body)
+{
+    if (!body || !*body)
+        return NULL;
+    json_object *doc = json_tokener_parse(body), *out = NULL;
+    char *text = NULL;
+    if (doc && json_object_is_type(doc, json_type_object) &&
+        json_object_object_get_ex(doc, "params", NULL) &&
+        validate_cancel_action(doc, &out) == 0)
+        text = xstrdup(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+    json_object_put(doc);
+    json_object_put(out);
+    return text;
+}
+
+static void on_call_done(void *ctx, const struct call_result *res)
+{
+    struct worker *w = ctx;
+    log_set_context("delivery=%lld", res->delivery_id);
+    if (res->ok) {
+        char *action = res->is_start ? registered_cancel_action(res->body) : NULL;
+        log_debug("call answered 2xx in %lld ms", res->elapsed_ms);
+        if (state_done(&w->db, res->delivery_id, action) < 0)
+            log_warn("outcome not recorded; the call will be made again when its lease ends");
+        free(action);
+    } else {
+        int retry = -1;
+        if (w->handing_back)
+            retry = 0;
+        else if (res->retryable && res->attempts < w->cfg->retry_attempts)
+            retry = backoff_ms(w->cfg, res->attempts);
+        log_info("call failed (attempt %d): %s; %s", res->attempts, res->error,
+                 retry >= 0 ? "will retry" : "giving up");
+        if (state_failed(&w->db, res->delivery_id, res->error, retry) < 0)
+            log_warn("outcome not recorded; the call will be made again when its lease ends");
+        else if (retry >= 0)
+            w->next_poll_ms = min_ll(w->next_poll_ms, util_mono_ms() + retry);
+    }
+    log_set_context(NULL);
+    w->work_hint = true; /* capacity freed, or a retry was queued */
+}
+
+/* Starts every call of res; a call that cannot be made fails for good. */
+static void start_calls(struct worker *w, PGresult *res)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct call c;
+        const char *error = "stored action is unreadable";
+        if (call_from_row(&c, res, i) < 0 || deliver_start(w->deliver, &c, &error) < 0) {
+            log_warn("call %lld cannot be made: %s", c.delivery_id, error);
+            if (state_failed(&w->db, c.delivery_id, error, -1) < 0)
+                log_warn("could not record that call %lld failed", c.delivery_id);
+        }
+        call_cleanup(&c);
+    }
+}
+
+static int lease_ms(const struct worker *w)
+{
+    return w->cfg->webhook_timeout_ms + LEASE_MARGIN_MS;
+}
+
+/* Takes runnable tasks and due deliveries up to the free capacity. */
+static void take_work(struct worker *w)
+{
+    w->work_hint = false;
+    PGresult *res;
+    int room = w->cfg->max_inflight - deliver_inflight(w->deliver);
+    int want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
+    if (want > 0 && state_claim(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
+        if (PQntuples(res) == want)
+            w->work_hint = true;
+        start_calls(w, res);
+        PQclear(res);
+    }
+    room = w->cfg->max_inflight - deliver_inflight(w->deliver);
+    want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
+    if (want > 0 && state_take(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
+        if (PQntuples(res) == want)
+            w->work_hint = true;
+        start_calls(w, res);
+        PQclear(res);
+    }
+}
+
+/* The periodic duties: heartbeat timeouts, recovery, the fallback poll. */
+static void run_timers(struct worker *w, long long now)
+{
+    int n;
+    if (now >= w->next_expire_ms) {
+        w->next_expire_ms = now + EXPIRE_EVERY_MS;
+        if (state_expire(&w->db, EXPIRE_BATCH, &n) == 0 && n > 0) {
+            log_info("%d tasks timed out", n);
+            w->work_hint = true;
+            if (n == EXPIRE_BATCH)
+                w->next_expire_ms = now;
+        }
+    }
+    if (now >= w->next_recover_ms) {
+        w->next_recover_ms = now + RECOVER_EVERY_MS;
+        if (state_recover(&w->db, &n) == 0 && n > 0) {
+            log_info("%d calls of a stopped worker queued again", n);
+            w->work_hint = true;
+        }
+    }
+    if (now >= w->next_poll_ms) {
+        w->work_hint = true;
+        w->next_poll_ms = now + w->cfg->poll_interval_ms;
+        int due;
+        if (state_next_due_ms(&w->db, w->cfg->poll_interval_ms, &due) == 0)
+            w->next_poll_ms = now + (due > 0 ? due : 1);
+    }
+}
+
+/* Reads the notifications that arrived; any of them means "look again". */
+static void drain_notifications(struct worker *w)
+{
+    if (!w->db.conn)
+        return;
+    if (!PQconsumeInput(w->db.conn))
+        return; /* the next query notices the broken connection and reconnects */
+    PGnotify *n;
+    while ((n = PQnotifies(w->db.conn)) != NULL) {
+        w->work_hint = true;
+        PQfreemem(n);
+    }
+}
+
+static void read_signal(struct worker *w, int signal_fd)
+{
+    struct signalfd_siginfo si;
+    if (read(signal_fd, &si, sizeof si) == (ssize_t)sizeof si && !w->stopping) {
+        log_info("signal %u: no new work; finishing calls in flight", si.ssi_signo);
+        w->stopping = true;
+    }
+}
+
+/* One pass: make sure the session is set up, take work, sleep until
+ * something happens, then collect finished calls. */
+static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
+{
+    long long now = util_mono_ms();
+    bool db_up = db_connected(&w->db);
+    if (db_up && w->session_generation != w->db.generation) {
+        if (state_prepare_session(&w->db, &w->owner) == 0) {
+            w->session_generation = w->db.generation;
+            w->work_hint = true;
+            log_info("listening for work as owner %d", w->owner);
+        } else {
+            db_up = false;
+        }
+    }
+    if (db_up && !w->stopping) {
+        run_timers(w, now);
+        if (w->work_hint)
+            take_work(w);
+    }
+    long long wake = w->stopping ? stop_deadline
+                                 : min_ll(min_ll(w->next_expire_ms, w->next_recover_ms),
+                                          w->next_poll_ms);
+    if (!db_up)
+        wake = min_ll(wake, now + DB_DOWN_WAIT_MS);
+    int timeout = w->work_hint && db_up && !w->stopping ? 0 : (int)(wake > now ? wake - now : 0);
+
+    struct curl_waitfd fds[2] = {{.fd = signal_fd, .events = CURL_WAIT_POLLIN}};
+    unsigned nfds = 1;
+    if (db_up && w->db.conn) {
+        fds[1].fd = PQsocket(w->db.conn);
+        fds[1].events = CURL_WAIT_POLLIN;
+        nfds = 2;
+    }
+    deliver_wait(w->deliver, fds, nfds, timeout);
+    if (fds[0].revents & CURL_WAIT_POLLIN)
+        read_signal(w, signal_fd);
+    if (nfds == 2 && (fds[1].revents & CURL_WAIT_POLLIN))
+        drain_notifications(w);
+    deliver_collect(w->deliver, on_call_done, w);
+}
+
+int loop_run(const struct config *cfg, int signal_fd)
+{
+    struct worker w = {.cfg = cfg};
+    db_init(&w.db, cfg->database_url);
+    w.deliver = deliver_new(cfg);
+    long long stop_deadline = 0;
+    while (!w.stopping || deliver_inflight(w.deliver) > 0) {
+        bool was_stopping = w.stopping;
+        loop_once(&w, signal_fd, stop_deadline);
+        if (w.stopping && !was_stopping)
+            stop_deadline = util_mono_ms() + cfg->shutdown_grace_ms;
+        if (w.stopping && util_mono_ms() >= stop_deadline)
+            break;
+    }
+    if (deliver_inflight(w.deliver) > 0) {
+        log_info("handing back %d calls still in flight", deliver_inflight(w.deliver));
+        w.handing_back = true;
+        deliver_abort_all(w.deliver, on_call_done, &w);
+    }
+    deliver_free(w.deliver);
+    db_cleanup(&w.db);
+    log_info("worker stopped");
+    return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * state: every database call of the worker. Delivery and task state changes
+ * happen only here, each one a function of sql/0003_worker_functions.sql in
+ * its own transaction.
+ */
+#ifndef TR_STATE_H
+#define TR_STATE_H
+
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "util.h"
+
+/* Sets up the session after each (re)connection: LISTEN and the owner lock
+ * that tells other workers this one is alive. Returns -1 when the database
+ * is unreachable. *owner gets a fresh id when the connection is new. */
+int state_prepare_session(struct db *db, int *owner) WARN_UNUSED;
+
+/* Claims up to limit runnable tasks; *res holds their start calls. */
+int state_claim(struct db *db, int owner, int limit, int lease_ms, PGresult **res) WARN_UNUSED;
+/* Takes up to limit due deliveries; *res holds the calls. */
+int state_take(struct db *db, int owner, int limit, int lease_ms, PGresult **res) WARN_UNUSED;
+/* A call answered 2xx; cancel_action is a normalized action JSON or NULL. */
+int state_done(struct db *db, long long delivery_id, const char *cancel_action) WARN_UNUSED;
+/* A call failed: retry after retry_ms, or for good when retry_ms < 0. */
+int state_failed(struct db *db, long long delivery_id, const char *error,
+                 int retry_ms) WARN_UNUSED;
+/* Fails Running tasks whose heartbeat timed out; *n how many. */
+int state_expire(struct db *db, int limit, int *n) WARN_UNUSED;
+/* Re-queues deliveries of dead workers and expired leases; *n how many. */
+int state_recover(struct db *db, int *n) WARN_UNUSED;
+/* Milliseconds until the next retry or heartbeat deadline, at most cap_ms. */
+int state_next_due_ms(struct db *db, int cap_ms, int *ms) WARN_UNUSED;
+
+#endif
