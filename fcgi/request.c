@@ -77,6 +77,25 @@ static int read_body_or_reply(struct request *r)
     return 0;
 }
 
+/* Whether the JSON text holds the escape \u0000 (not an escaped backslash
+ * followed by "u0000"). Checked on the text because json-c cuts object keys
+ * at a NUL, so the parsed tree cannot show it, and PostgreSQL cannot store it. */
+static bool has_escaped_nul(const char *s, size_t n)
+{
+    for (const char *p = s; (p = memchr(p, '\\', n - (size_t)(p - s))) != NULL;) {
+        size_t run = 0;
+        while ((size_t)(p - s) + run < n && p[run] == '\\')
+            run++;
+        const char *after = p + run;
+        if (run % 2 == 1 && (size_t)(after - s) + 5 <= n && strncmp(after, "u0000", 5) == 0)
+            return true;
+        p = after;
+        if ((size_t)(p - s) >= n)
+            break;
+    }
+    return false;
+}
+
 int request_json_body_or_reply(struct request *r, json_object **out)
 {
     *out = NULL;
@@ -88,6 +107,8 @@ int request_json_body_or_reply(struct request *r, json_object **out)
         return reply_error(r, 400, "request body is empty; a JSON document is required", NULL);
     if (memchr(r->body, '\0', r->body_len))
         return reply_error(r, 400, "request body contains a NUL byte", NULL);
+    if (has_escaped_nul(r->body, r->body_len))
+        return reply_error(r, 400, "JSON strings must not contain \\u0000 (NUL)", NULL);
 
     json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

@@ -164,6 +164,8 @@ void tasks_list(struct request *r, const char *unused)
         meta = json_tokener_parse(q.metadata);
         if (!meta || !json_object_is_type(meta, json_type_object))
             verr_add(&errs, "metadata", "must be a URL-encoded JSON object");
+        else
+            (void)validate_json_value(meta, "metadata", &errs);
     }
     if (errs.n > 0) {
         reply_invalid(r, "invalid query", &errs);
@@ -252,6 +254,7 @@ void tasks_patch(struct request *r, const char *id)
             metadata = json_plain(v);
             if (strlen(metadata) > METADATA_MAX)
                 verr_add(&errs, "metadata", "must be at most %d bytes", METADATA_MAX);
+            (void)validate_json_value(v, "metadata", &errs);
         } else if (!json_object_is_type(v, json_type_null)) {
             verr_add(&errs, "metadata", "must be an object or null");
         }

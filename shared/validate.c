@@ -432,9 +432,35 @@ static int val_scan(struct val_ctx *c, json_object *v)
         }
         return rc;
     }
+    case json_type_int: {
+        /* json-c clamps integer literals beyond 64 bits to these limits;
+         * storing the clamped value would silently change what was sent. */
+        int64_t i = json_object_get_int64(v);
+        if (i == INT64_MAX || i == INT64_MIN) {
+            val_err(c, "is an integer beyond the signed 64-bit range");
+            return -1;
+        }
+        return 0;
+    }
+    case json_type_double:
+        if (!isfinite(json_object_get_double(v))) {
+            val_err(c, "is a number beyond the range of a double");
+            return -1;
+        }
+        return 0;
     default:
         return 0;
     }
+}
+
+int validate_json_value(json_object *v, const char *path, struct verr_list *errs)
+{
+    struct val_ctx c = {.errs = errs};
+    strbuf_init(&c.path);
+    strbuf_adds(&c.path, path);
+    int rc = val_scan(&c, v);
+    strbuf_cleanup(&c.path);
+    return rc;
 }
 
 /*

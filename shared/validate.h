@@ -51,6 +51,13 @@ int validate_batch(json_object *body, const struct validate_limits *lim, json_ob
  */
 int validate_cancel_action(json_object *action, json_object **out) WARN_UNUSED;
 
+/*
+ * Checks free-form JSON (metadata, a webhook body) can be stored as sent:
+ * strings valid UTF-8 without NUL, integers within 64 bits, finite numbers.
+ * Problems are added to errs under path; returns -1 when there were any.
+ */
+int validate_json_value(json_object *v, const char *path, struct verr_list *errs);
+
 /* Canonical spelling of an enum value given in any letter case, or NULL. */
 const char *validate_status_name(const char *s);
 const char *validate_verb_name(const char *s);

@@ -135,19 +135,33 @@ $$;
 
 -- Puts back the deliveries of dead workers (whose owner lock is gone) and
 -- those whose lease ran out, so they are made again (same idempotency key).
+-- A start call whose task has moved on meanwhile (ended, canceled, or started
+-- again) is not made again.
 CREATE FUNCTION tr_recover_deliveries() RETURNS integer
 LANGUAGE sql AS $$
-    WITH back AS (
-        UPDATE deliveries d SET state = 'queued', next_at = now(), owner = NULL
+    WITH orphaned AS (
+        SELECT d.id, d.trigger = 'Start' AND NOT EXISTS (
+                   SELECT 1 FROM tasks t WHERE t.id = d.task_id AND t.status = 'Claimed'
+                     AND t.attempt = d.attempt) AS moot
+        FROM deliveries d
         WHERE d.state = 'inflight'
           AND (d.lease_until < now()
                OR NOT EXISTS (SELECT 1 FROM pg_locks l
                               WHERE l.locktype = 'advisory' AND l.granted
                                 AND l.classid = tr_worker_lock_class()::oid
                                 AND l.objid = d.owner::oid AND l.objsubid = 2))
-        RETURNING 1
+        FOR UPDATE OF d SKIP LOCKED
+    ), back AS (
+        UPDATE deliveries d
+        SET state = CASE WHEN o.moot THEN 'done' ELSE 'queued' END,
+            finished_at = CASE WHEN o.moot THEN now() END,
+            last_error = CASE WHEN o.moot THEN 'task moved on while its worker was gone'
+                              ELSE d.last_error END,
+            next_at = now(), owner = NULL
+        FROM orphaned o WHERE d.id = o.id
+        RETURNING NOT o.moot AS requeued
     )
-    SELECT count(*)::integer FROM back
+    SELECT count(*) FILTER (WHERE requeued)::integer FROM back
 $$;
 
 -- A call answered 2xx. For a start call the task becomes Running (unless it
