@@ -7,6 +7,8 @@
 #   make test           both builds, then every test against a fresh test stack
 #   make check          same as make test
 #   make bench          scripts/bench, when it exists
+#   make fuzz           libFuzzer targets (clang) in build-fuzz/, each run
+#                       FUZZ_SECONDS (600) at once; findings in build-fuzz/work/
 #   make fmt            clang-format the C sources (.clang-format)
 #   make clean          remove the build dirs (the var dir is kept)
 
@@ -15,7 +17,7 @@ JOBS ?= 2
 CTEST_TIMEOUT ?= 600
 C_DIRS := shared fcgi worker tests
 
-.PHONY: all deps build build-asan run stop test check bench fmt clean
+.PHONY: all deps build build-asan run stop test check bench fuzz fmt clean
 
 all: build
 
@@ -47,9 +49,19 @@ check: test
 bench: build
 	@if [ -x scripts/bench ]; then scripts/bench; else echo "bench: not yet (no scripts/bench)"; fi
 
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := fuzz_validate fuzz_query
+
+fuzz: deps
+	cmake -S tests/fuzz -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-fuzz -j$(JOBS)
+	@pids=(); for t in $(FUZZ_TARGETS); do \
+	    tests/fuzz/run-fuzz build-fuzz/$$t $(FUZZ_SECONDS) build-fuzz/work/$$t & pids+=($$!); \
+	done; rc=0; for p in "$${pids[@]}"; do wait $$p || rc=1; done; exit $$rc
+
 fmt:
 	@command -v clang-format >/dev/null || { echo "fmt: clang-format is not installed (apt-get install clang-format)" >&2; exit 1; }
 	find $(C_DIRS) -name '*.[ch]' -print0 2>/dev/null | xargs -0 -r clang-format -i
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -1,11 +1,15 @@
 /*
- * api: answering with what a database API function returned (code, body).
+ * api: answering with what a database API function returned (code, body),
+ * and the paging of lists.
  */
+#include <errno.h>
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "handlers.h"
 #include "reply.h"
+#include "validate.h"
 
 void api_call(struct request *r, const char *sql, int n, const char *const *params,
               const char *extra_headers)
@@ -27,4 +31,48 @@ void api_call(struct request *r, const char *sql, int n, const char *const *para
             reply_json(r, code, extra_headers, body);
     }
     PQclear(res);
+}
+
+/* Parses a whole decimal integer; -1 when s is not one. */
+static int parse_ll(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int api_page_or_reply(struct request *r, struct verr_list *errs, struct api_page *out)
+{
+    char *page_text = NULL, *page_size = NULL, *per_page = NULL;
+    long long page = 0, size = r->cfg->page_size_default;
+    int rc = -1;
+    if (request_query_value_or_reply(r, "page", &page_text) < 0 ||
+        request_query_value_or_reply(r, "page_size", &page_size) < 0 ||
+        request_query_value_or_reply(r, "per_page", &per_page) < 0)
+        goto out;
+    if (page_text && parse_ll(page_text, &page) < 0)
+        verr_add(errs, "page", "must be an integer");
+    const char *size_text = page_size ? page_size : per_page;
+    if (size_text && (parse_ll(size_text, &size) < 0 || size < 1)) {
+        verr_add(errs, page_size ? "page_size" : "per_page", "must be a positive integer");
+        size = r->cfg->page_size_default;
+    }
+    if (page < 0)
+        page = 0;
+    if (size > r->cfg->page_size_max)
+        size = r->cfg->page_size_max;
+    if (page > 1000000000LL / size) /* beyond any real data; keeps OFFSET sane */
+        page = 1000000000LL / size;
+    snprintf(out->limit, sizeof out->limit, "%lld", size);
+    snprintf(out->offset, sizeof out->offset, "%lld", page * size);
+    rc = 0;
+out:
+    free(page_text);
+    free(page_size);
+    free(per_page);
+    return rc;
 }

@@ -19,9 +19,11 @@
 
 #include <curl/curl.h>
 
+#include "auth.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "observe.h"
 #include "reply.h"
 #include "request.h"
 #include "router.h"
@@ -30,6 +32,7 @@ struct responder_thread {
     pthread_t thread;
     int index;
     const struct config *cfg;
+    struct observe *observe; /* the process's request metrics */
     atomic_bool busy; /* between accepting a request and finishing it */
 };
 
@@ -43,8 +46,9 @@ static void serve_one(struct responder_thread *t, FCGX_Request *fcgx, struct db 
     request_init(&r, fcgx, t->cfg, db);
     log_set_context("req=%s requester=%s", r.request_id, r.requester);
     router_dispatch(&r);
-    log_debug("%s %s -> %d in %.3f ms", r.method, r.path, r.status,
-              (double)(util_now_us() - started) / 1000.0);
+    long long took_us = util_now_us() - started;
+    observe_request(t->observe, &r, (double)took_us / 1e6);
+    log_debug("%s %s -> %d in %.3f ms", r.method, r.path, r.status, (double)took_us / 1000.0);
     request_cleanup(&r);
     log_set_context(NULL);
 }
@@ -95,6 +99,8 @@ int main(void)
     if (cfg_load(&cfg, CFG_FCGI) < 0)
         return 1;
     log_init("taskrunner-fcgi", cfg.log_level);
+    if (auth_init(&cfg) < 0)
+        return 1;
     if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK || FCGX_Init() != 0)
         fatal("could not initialise libcurl or libfcgi");
 
@@ -109,11 +115,13 @@ int main(void)
     struct sigaction sa = {.sa_handler = on_wake};
     sigaction(SIGUSR2, &sa, NULL);
 
+    struct observe *observe = observe_start(&cfg);
     int n = cfg.fcgi_threads;
     struct responder_thread *threads = xcalloc((size_t)n, sizeof *threads);
     for (int i = 0; i < n; i++) {
         threads[i].index = i;
         threads[i].cfg = &cfg;
+        threads[i].observe = observe;
         atomic_init(&threads[i].busy, false);
         if (pthread_create(&threads[i].thread, NULL, responder_main, &threads[i]) != 0)
             fatal("could not start responder thread %d: %s", i, strerror(errno));
@@ -128,6 +136,7 @@ int main(void)
     for (int i = 0; i < n; i++)
         pthread_kill(threads[i].thread, SIGUSR2);
     drain(threads, n, cfg.shutdown_grace_ms);
+    observe_stop(observe); /* the request metrics not yet in the totals */
     log_info("responder stopped");
     /* Idle threads may sit in accept() or on a kept connection; the process
      * exit ends them. Nothing of theirs needs cleaning. */

@@ -44,14 +44,29 @@ void reply_json(struct request *r, int status, const char *extra_headers, const 
     FCGX_PutS("\n", r->fcgx->out);
 }
 
+void reply_text(struct request *r, int status, const char *content_type, const char *body,
+                size_t len)
+{
+    r->status = status;
+    FCGX_FPrintF(r->fcgx->out, "Status: %d %s\r\nContent-Type: %s\r\n\r\n", status,
+                 status_text(status), content_type);
+    FCGX_PutStr(body, (int)len, r->fcgx->out);
+}
+
 int reply_error(struct request *r, int status, const char *message, json_object *details)
+{
+    return reply_error_headers(r, status, NULL, message, details);
+}
+
+int reply_error_headers(struct request *r, int status, const char *extra_headers,
+                        const char *message, json_object *details)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "error", json_object_new_string(message));
     json_object_object_add(o, "details", details ? details : json_object_new_array());
     char retry[64];
     snprintf(retry, sizeof retry, "Retry-After: %d\r\n", r->cfg->db_retry_after);
-    reply_json(r, status, status == 503 ? retry : NULL,
+    reply_json(r, status, status == 503 ? retry : extra_headers,
                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
     if (status >= 500)

@@ -1,5 +1,6 @@
 /*
- * reply: writing answers. Every answer is JSON; every error has the shape
+ * reply: writing answers. Every answer is JSON (but the Prometheus text of
+ * GET /metrics); every error has the shape
  * {"error": "...", "details": [...]} of API.md.
  */
 #ifndef TR_REPLY_H
@@ -16,9 +17,16 @@ struct verr_list;
  * JSON body. */
 void reply_json(struct request *r, int status, const char *extra_headers, const char *body);
 
+/* Writes status and a body of another type than JSON (GET /metrics). */
+void reply_text(struct request *r, int status, const char *content_type, const char *body,
+                size_t len);
+
 /* Writes an error answer; details (may be NULL) is taken over. Returns -1 so
  * that handlers can `return reply_error(...)`. */
 int reply_error(struct request *r, int status, const char *message, json_object *details);
+/* reply_error with extra header lines (each ending in "\r\n", or NULL). */
+int reply_error_headers(struct request *r, int status, const char *extra_headers,
+                        const char *message, json_object *details);
 /* A 400 listing every validation problem. Returns -1. */
 int reply_invalid(struct request *r, const char *message, const struct verr_list *errs);
 /* The answer a failed query means (503 with Retry-After, 400, 409, 500). Returns -1. */

@@ -21,7 +21,9 @@ struct request {
     const char *path;         /* decoded path, without the query */
     const char *query;        /* raw query string, "" when none */
     const char *request_id;   /* nginx's $request_id, "-" when none */
-    const char *requester;    /* X-Requester or "anonymous" */
+    const char *requester;    /* X-Requester or "anonymous" (stored with a batch) */
+    const char *actor;        /* who acts, for the audit trail: the API token's name
+                                 when authentication is on (auth.c), else requester */
     char *body;               /* request body (NUL-terminated), the request's */
     size_t body_len;
     int status;               /* status answered, for the access line */
@@ -31,6 +33,10 @@ struct request {
 void request_init(struct request *r, FCGX_Request *fcgx, const struct config *cfg,
                   struct db *db);
 void request_cleanup(struct request *r);
+/* Checks the request headers that get stored or logged (X-Requester,
+ * Idempotency-Key): at most 255 bytes of valid UTF-8 without control
+ * characters. Otherwise answers 400 and returns -1. */
+int request_check_headers_or_reply(struct request *r) WARN_UNUSED;
 /* A CGI parameter such as "HTTP_IDEMPOTENCY_KEY", or NULL. */
 const char *request_param(const struct request *r, const char *name);
 

@@ -8,53 +8,64 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "handlers.h"
+#include "log.h"
 #include "reply.h"
 #include "validate.h"
 
 typedef void (*handler_fn)(struct request *r, const char *id);
 
+/* A pattern may hold one parameter segment: ":id" stands for a UUID, ":n"
+ * for a positive integer (a dead letter's delivery id). subject names what
+ * the parameter identifies in the log lines of the request ("task=..."). */
 struct route {
     const char *method;
-    const char *pattern; /* ":id" stands for one UUID segment */
+    const char *pattern;
     handler_fn handler;
+    const char *subject;
 };
 
 static const struct route routes[] = {
-    {"POST", "/tasks", tasks_create},
-    {"GET", "/tasks", tasks_list},
-    {"GET", "/tasks/:id", tasks_get},
-    {"PATCH", "/tasks/:id", tasks_patch},
-    {"PUT", "/tasks/:id", tasks_count},
-    {"DELETE", "/tasks/:id", tasks_cancel},
-    {"POST", "/tasks/:id/pause", tasks_pause},
-    {"POST", "/tasks/:id/resume", tasks_resume},
-    {"POST", "/task", tasks_create},
-    {"GET", "/task", tasks_list},
-    {"GET", "/task/:id", tasks_get},
-    {"PATCH", "/task/:id", tasks_patch},
-    {"PUT", "/task/:id", tasks_count},
-    {"DELETE", "/task/:id", tasks_cancel},
-    {"PATCH", "/task/pause/:id", tasks_pause},
-    {"GET", "/batches/:id", batches_get},
-    {"DELETE", "/batches/:id", batches_stop},
-    {"GET", "/health", health_check},
-    {"GET", "/ready", health_ready},
+    {"POST", "/tasks", tasks_create, NULL},
+    {"GET", "/tasks", tasks_list, NULL},
+    {"GET", "/tasks/:id", tasks_get, "task"},
+    {"PATCH", "/tasks/:id", tasks_patch, "task"},
+    {"PUT", "/tasks/:id", tasks_count, "task"},
+    {"DELETE", "/tasks/:id", tasks_cancel, "task"},
+    {"POST", "/tasks/:id/pause", tasks_pause, "task"},
+    {"POST", "/tasks/:id/resume", tasks_resume, "task"},
+    {"GET", "/tasks/:id/history", tasks_history, "task"},
+    {"GET", "/tasks/:id/blockers", tasks_blockers, "task"},
+    {"POST", "/task", tasks_create, NULL},
+    {"GET", "/task", tasks_list, NULL},
+    {"GET", "/task/:id", tasks_get, "task"},
+    {"PATCH", "/task/:id", tasks_patch, "task"},
+    {"PUT", "/task/:id", tasks_count, "task"},
+    {"DELETE", "/task/:id", tasks_cancel, "task"},
+    {"PATCH", "/task/pause/:id", tasks_pause, "task"},
+    {"GET", "/batches/:id", batches_get, "batch"},
+    {"DELETE", "/batches/:id", batches_stop, "batch"},
+    {"GET", "/health", health_check, NULL},
+    {"GET", "/ready", health_ready, NULL},
+    {"GET", "/metrics", metrics_get, NULL},
+    {"GET", "/dead-letters", dead_letters_list, NULL},
+    {"POST", "/dead-letters/:n/replay", dead_letters_replay, "delivery"},
 };
 enum { N_ROUTES = sizeof routes / sizeof routes[0], ID_LEN = 36 };
 
-/* Whether path matches pattern; the ":id" segment is copied into id. */
+/* Whether path matches pattern; the parameter segment is copied into id. */
 static bool route_matches(const char *pattern, const char *path, char *id, size_t idsize)
 {
     const char *p = pattern, *s = path;
     id[0] = '\0';
     while (*p && *s) {
-        if (strncmp(p, ":id", 3) == 0) {
+        if (*p == ':') {
             size_t n = strcspn(s, "/");
             snprintf(id, idsize, "%.*s", (int)(n < idsize - 1 ? n : idsize - 1), s);
             if (n >= idsize)
                 id[0] = '\x01'; /* too long to be an id: still this route, bad id */
-            p += 3;
+            p += strcspn(p, "/");
             s += n;
             continue;
         }
@@ -65,6 +76,15 @@ static bool route_matches(const char *pattern, const char *path, char *id, size_
     }
     /* A trailing slash names the same resource. */
     return *p == '\0' && (*s == '\0' || (s[0] == '/' && s[1] == '\0'));
+}
+
+/* Whether s is a positive decimal integer that fits a bigint. */
+static bool is_positive_integer(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 19 || s[0] == '0' || strspn(s, "0123456789") != n)
+        return false;
+    return n < 19 || strcmp(s, "9223372036854775807") <= 0;
 }
 
 static const struct route *route_find(const struct request *r, char *id, size_t idsize,
@@ -86,7 +106,12 @@ const char *router_route_name(const struct request *r)
     char id[ID_LEN + 2];
     bool known;
     const struct route *rt = route_find(r, id, sizeof id, &known);
-    return rt ? rt->pattern : "unknown";
+    if (rt)
+        return rt->pattern;
+    for (size_t i = 0; known && i < N_ROUTES; i++) /* a known path, another method: 405 */
+        if (route_matches(routes[i].pattern, r->path, id, sizeof id))
+            return routes[i].pattern;
+    return "unknown";
 }
 
 static void reply_method_not_allowed(struct request *r)
@@ -120,8 +145,13 @@ void router_dispatch(struct request *r)
             reply_error(r, 404, "no such route", NULL);
         return;
     }
-    bool has_id = strstr(rt->pattern, ":id") != NULL;
-    if (has_id) {
+    bool is_uuid = strstr(rt->pattern, ":id") != NULL;
+    bool is_number = strstr(rt->pattern, ":n") != NULL;
+    bool has_id = is_uuid || is_number;
+    if (request_check_headers_or_reply(r) < 0 ||
+        auth_check_or_reply(r, rt->pattern, has_id ? id : NULL) < 0)
+        return;
+    if (is_uuid) {
         if (!validate_is_uuid(id)) {
             reply_error(r, 400, "malformed id in path: expected a UUID", NULL);
             return;
@@ -129,5 +159,12 @@ void router_dispatch(struct request *r)
         for (char *c = id; *c; c++)
             *c = (char)tolower((unsigned char)*c);
     }
+    if (is_number && !is_positive_integer(id)) {
+        reply_error(r, 400, "malformed id in path: expected a positive integer", NULL);
+        return;
+    }
+    if (has_id && rt->subject) /* every line about it says which */
+        log_set_context("req=%s %s=%s requester=%s", r->request_id, rt->subject, id,
+                        r->requester);
     rt->handler(r, has_id ? id : NULL);
 }

@@ -11,8 +11,9 @@
 /* Finds the handler of r and runs it; every outcome answers r. */
 void router_dispatch(struct request *r);
 
-/* The route pattern that matched r ("/tasks/:id"), for logs and metrics;
- * "unknown" when none did. */
+/* The route pattern that matched r ("/tasks/:id"), for logs and metrics:
+ * the pattern of its path when only the method is wrong, "unknown" when no
+ * pattern matches its path. */
 const char *router_route_name(const struct request *r);
 
 #endif

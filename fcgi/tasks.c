@@ -16,16 +16,18 @@
 #include "validate.h"
 
 static const char SQL_CREATE[] =
-    "SELECT code, body, batch_id FROM tr_create_batch($1::uuid, $2, $3, $4::jsonb)";
+    "SELECT code, body, batch_id FROM tr_create_batch($1::uuid, $2, $3, $4::jsonb, $5)";
 static const char SQL_GET[] = "SELECT code, body FROM tr_get_task($1::uuid)";
 static const char SQL_PATCH[] =
     "SELECT code, body FROM tr_patch_task($1::uuid, $2, $3::bigint, $4::bigint, $5::boolean, "
-    "$6::jsonb, $7)";
+    "$6::jsonb, $7, $8)";
 static const char SQL_COUNT[] =
-    "SELECT code, body FROM tr_count_task($1::uuid, $2::bigint, $3::bigint)";
-static const char SQL_CANCEL[] = "SELECT code, body FROM tr_cancel_task($1::uuid)";
-static const char SQL_PAUSE[] = "SELECT code, body FROM tr_pause_task($1::uuid)";
-static const char SQL_RESUME[] = "SELECT code, body FROM tr_resume_task($1::uuid)";
+    "SELECT code, body FROM tr_count_task($1::uuid, $2::bigint, $3::bigint, $4)";
+static const char SQL_CANCEL[] = "SELECT code, body FROM tr_cancel_task($1::uuid, $2)";
+static const char SQL_PAUSE[] = "SELECT code, body FROM tr_pause_task($1::uuid, $2)";
+static const char SQL_RESUME[] = "SELECT code, body FROM tr_resume_task($1::uuid, $2)";
+static const char SQL_HISTORY[] = "SELECT code, body FROM tr_task_history($1::uuid)";
+static const char SQL_BLOCKERS[] = "SELECT code, body FROM tr_task_blockers($1::uuid)";
 /* Filters are NULL when not given; PostgreSQL folds those tests away in the
  * plan of each call, so every combination uses its index. */
 static const char SQL_LIST[] =
@@ -70,9 +72,9 @@ void tasks_create(struct request *r, const char *unused)
     char batch_id[37];
     uuid_generate_random(u);
     uuid_unparse_lower(u, batch_id);
-    const char *params[] = {batch_id, r->requester, idem, json_plain(normalized)};
+    const char *params[] = {batch_id, r->requester, idem, json_plain(normalized), r->actor};
     struct db_error err;
-    if (db_query(r->db, SQL_CREATE, 4, params, &res, &err) < 0) {
+    if (db_query(r->db, SQL_CREATE, 5, params, &res, &err) < 0) {
         reply_db_error(r, &err);
         goto out;
     }
@@ -97,20 +99,8 @@ void tasks_get(struct request *r, const char *id)
     api_call(r, SQL_GET, 1, params, NULL);
 }
 
-/* Parses a whole decimal integer; -1 when s is not one. */
-static int parse_ll(const char *s, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 struct list_query {
-    char *status, *kind, *name, *batch_id, *metadata, *page, *page_size, *per_page;
+    char *status, *kind, *name, *batch_id, *metadata;
 };
 
 static void list_query_cleanup(struct list_query *q)
@@ -120,9 +110,6 @@ static void list_query_cleanup(struct list_query *q)
     free(q->name);
     free(q->batch_id);
     free(q->metadata);
-    free(q->page);
-    free(q->page_size);
-    free(q->per_page);
 }
 
 static int list_read_query_or_reply(struct request *r, struct list_query *q)
@@ -131,10 +118,7 @@ static int list_read_query_or_reply(struct request *r, struct list_query *q)
         request_query_value_or_reply(r, "kind", &q->kind) < 0 ||
         request_query_value_or_reply(r, "name", &q->name) < 0 ||
         request_query_value_or_reply(r, "batch_id", &q->batch_id) < 0 ||
-        request_query_value_or_reply(r, "metadata", &q->metadata) < 0 ||
-        request_query_value_or_reply(r, "page", &q->page) < 0 ||
-        request_query_value_or_reply(r, "page_size", &q->page_size) < 0 ||
-        request_query_value_or_reply(r, "per_page", &q->per_page) < 0)
+        request_query_value_or_reply(r, "metadata", &q->metadata) < 0)
         return -1;
     return 0;
 }
@@ -147,7 +131,7 @@ void tasks_list(struct request *r, const char *unused)
     json_object *meta = NULL;
     PGresult *res = NULL;
     const char *status = NULL;
-    long long page = 0, size = r->cfg->page_size_default;
+    struct api_page page;
 
     if (list_read_query_or_reply(r, &q) < 0)
         goto out;
@@ -155,11 +139,8 @@ void tasks_list(struct request *r, const char *unused)
         verr_add(&errs, "status", "unknown status \"%.64s\"", q.status);
     if (q.batch_id && !validate_is_uuid(q.batch_id))
         verr_add(&errs, "batch_id", "must be a UUID");
-    if (q.page && parse_ll(q.page, &page) < 0)
-        verr_add(&errs, "page", "must be an integer");
-    const char *size_text = q.page_size ? q.page_size : q.per_page;
-    if (size_text && (parse_ll(size_text, &size) < 0 || size < 1))
-        verr_add(&errs, q.page_size ? "page_size" : "per_page", "must be a positive integer");
+    if (api_page_or_reply(r, &errs, &page) < 0)
+        goto out;
     if (q.metadata) {
         meta = json_tokener_parse(q.metadata);
         if (!meta || !json_object_is_type(meta, json_type_object))
@@ -171,18 +152,8 @@ void tasks_list(struct request *r, const char *unused)
         reply_invalid(r, "invalid query", &errs);
         goto out;
     }
-    if (page < 0)
-        page = 0;
-    if (size > r->cfg->page_size_max)
-        size = r->cfg->page_size_max;
-    if (page > 1000000000LL / size) /* beyond any real data; keeps OFFSET sane */
-        page = 1000000000LL / size;
-
-    char limit[24], offset[24];
-    snprintf(limit, sizeof limit, "%lld", size);
-    snprintf(offset, sizeof offset, "%lld", page * size);
     const char *params[] = {status, q.kind, q.name, q.batch_id, meta ? json_plain(meta) : NULL,
-                            limit, offset};
+                            page.limit, page.offset};
     struct db_error err;
     if (db_query(r->db, SQL_LIST, 7, params, &res, &err) < 0) {
         reply_db_error(r, &err);
@@ -274,8 +245,8 @@ void tasks_patch(struct request *r, const char *id)
         reply_invalid(r, "invalid update", &errs);
         goto out;
     }
-    const char *params[] = {id, status, succ, fail, set_metadata, metadata, reason};
-    api_call(r, SQL_PATCH, 7, params, NULL);
+    const char *params[] = {id, status, succ, fail, set_metadata, metadata, reason, r->actor};
+    api_call(r, SQL_PATCH, 8, params, NULL);
 out:
     json_object_put(body);
     verr_list_cleanup(&errs);
@@ -296,8 +267,8 @@ void tasks_count(struct request *r, const char *id)
         reply_invalid(r, "invalid counts", &errs);
         goto out;
     }
-    const char *params[] = {id, succ, fail};
-    api_call(r, SQL_COUNT, 3, params, NULL);
+    const char *params[] = {id, succ, fail, r->actor};
+    api_call(r, SQL_COUNT, 4, params, NULL);
 out:
     json_object_put(body);
     verr_list_cleanup(&errs);
@@ -307,18 +278,32 @@ out:
 
 void tasks_cancel(struct request *r, const char *id)
 {
-    const char *params[] = {id};
-    api_call(r, SQL_CANCEL, 1, params, NULL);
+    const char *params[] = {id, r->actor};
+    api_call(r, SQL_CANCEL, 2, params, NULL);
 }
 
 void tasks_pause(struct request *r, const char *id)
 {
-    const char *params[] = {id};
-    api_call(r, SQL_PAUSE, 1, params, NULL);
+    const char *params[] = {id, r->actor};
+    api_call(r, SQL_PAUSE, 2, params, NULL);
 }
 
 void tasks_resume(struct request *r, const char *id)
 {
+    const char *params[] = {id, r->actor};
+    api_call(r, SQL_RESUME, 2, params, NULL);
+}
+
+/* ---------------------------------------------------------------- observability */
+
+void tasks_history(struct request *r, const char *id)
+{
     const char *params[] = {id};
-    api_call(r, SQL_RESUME, 1, params, NULL);
+    api_call(r, SQL_HISTORY, 1, params, NULL);
+}
+
+void tasks_blockers(struct request *r, const char *id)
+{
+    const char *params[] = {id};
+    api_call(r, SQL_BLOCKERS, 1, params, NULL);
 }

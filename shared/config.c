@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "netcheck.h"
 
-enum cfg_type { T_STR, T_INT, T_LONG, T_LEVEL, T_URL };
+enum cfg_type { T_STR, T_INT, T_LONG, T_LEVEL, T_URL, T_CIDRS };
 
 struct cfg_entry {
     const char *name;
@@ -67,6 +68,21 @@ static const struct cfg_entry cfg_table[] = {
      "most tasks the worker claims per round trip"},
     {"TASKRUNNER_WEBHOOK_SECRET", T_STR, F(webhook_secret), "", 0, 0, CFG_WORKER,
      "secret of the X-Taskrunner-Signature HMAC; empty sends no signature"},
+    {"TASKRUNNER_METRICS_MAX_KINDS", T_INT, F(metrics_max_kinds), "50", 1, 10000, CFG_FCGI,
+     "distinct task kinds GET /metrics names; later ones are reported as \"other\""},
+    {"TASKRUNNER_METRICS_FLUSH_MS", T_INT, F(metrics_flush_ms), "1000", 50, 60000, CFG_BOTH,
+     "how often a process adds its in-memory metrics to the totals in the database"},
+    {"TASKRUNNER_WEBHOOK_ALLOW_CIDRS", T_CIDRS, F(webhook_allow_cidrs), "", 0, 0, CFG_WORKER,
+     "comma-separated CIDRs webhooks may reach although not public (loopback, private, "
+     "link-local ...); empty: public addresses only"},
+    {"TASKRUNNER_API_TOKENS", T_STR, F(api_tokens), "", 0, 0, CFG_BOTH,
+     "API tokens, name:token:scope[,...] with scope read or write; with no token file either, "
+     "the API is open"},
+    {"TASKRUNNER_API_TOKENS_FILE", T_STR, F(api_tokens_file), "", 0, 0, CFG_BOTH,
+     "file of API tokens, one name:token:scope a line (# comments)"},
+    {"TASKRUNNER_CALLBACK_SECRET", T_STR, F(callback_secret), "", 0, 0, CFG_BOTH,
+     "key of the callback tokens in handles (at least 16 characters); required when API "
+     "tokens are configured, the same for responders and workers"},
 };
 
 static int cfg_parse_long(const char *s, long min, long max, long *out)
@@ -96,6 +112,15 @@ static int cfg_set(struct config *cfg, const struct cfg_entry *e, const char *va
         while (n > 0 && s[n - 1] == '/') /* the handle appends "/tasks/..." */
             s[--n] = '\0';
         *(char **)base = s;
+        return 0;
+    }
+    case T_CIDRS: {
+        struct netcheck_list l;
+        char why[160];
+        if (netcheck_parse_list(value, &l, why, sizeof why) < 0)
+            return -1;
+        netcheck_list_cleanup(&l);
+        *(char **)base = xstrdup(value);
         return 0;
     }
     case T_LEVEL:
@@ -138,6 +163,12 @@ int cfg_load(struct config *cfg, enum cfg_program program)
             return -1;
         }
     }
+    if (cfg_auth_enabled(cfg) && strlen(cfg->callback_secret) < 16) {
+        log_error("TASKRUNNER_CALLBACK_SECRET must be set, at least 16 characters, when "
+                  "TASKRUNNER_API_TOKENS or TASKRUNNER_API_TOKENS_FILE is");
+        cfg_cleanup(cfg);
+        return -1;
+    }
     if (cfg->page_size_default > cfg->page_size_max) {
         log_error("TASKRUNNER_PAGE_SIZE_DEFAULT (%d) is above TASKRUNNER_PAGE_SIZE_MAX (%d)",
                   cfg->page_size_default, cfg->page_size_max);
@@ -153,6 +184,17 @@ void cfg_cleanup(struct config *cfg)
     free(cfg->public_url);
     free(cfg->webhook_secret);
     cfg->database_url = cfg->public_url = cfg->webhook_secret = NULL;
+    free(cfg->webhook_allow_cidrs);
+    free(cfg->api_tokens);
+    free(cfg->api_tokens_file);
+    free(cfg->callback_secret);
+    cfg->webhook_allow_cidrs = cfg->api_tokens = cfg->api_tokens_file = cfg->callback_secret = NULL;
+}
+
+bool cfg_auth_enabled(const struct config *cfg)
+{
+    return (cfg->api_tokens && cfg->api_tokens[0]) ||
+           (cfg->api_tokens_file && cfg->api_tokens_file[0]);
 }
 
 void cfg_print_table(void)

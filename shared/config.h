@@ -36,7 +36,18 @@ struct config {
     int shutdown_grace_ms;  /* how long calls in flight may finish on SIGTERM */
     int claim_batch;        /* most tasks claimed per round trip */
     char *webhook_secret;   /* signs outgoing calls; empty: unsigned */
+    /* metrics */
+    int metrics_max_kinds;  /* kind label values GET /metrics names (responder) */
+    int metrics_flush_ms;   /* flush period of the in-memory metrics (both) */
+    char *webhook_allow_cidrs; /* ranges webhooks may reach besides public addresses */
+    /* security (both) */
+    char *api_tokens;       /* name:token:scope,...; with api_tokens_file empty: API open */
+    char *api_tokens_file;  /* a file of such entries */
+    char *callback_secret;  /* keys the callback tokens of handles */
 };
+
+/* Whether API authentication is on (tokens configured, by value or file). */
+bool cfg_auth_enabled(const struct config *cfg);
 
 /* Fills cfg for program from the environment. Returns -1 after logging which
  * variable is bad. Strings are the caller's; release with cfg_cleanup. */

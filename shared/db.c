@@ -46,19 +46,26 @@ void db_cleanup(struct db *db)
     db->dsn = NULL;
 }
 
-/* An idle connection with something to read has been closed by the server
- * (a restart sends a FATAL and hangs up): find out before sending a query, so
- * that a query is never sent into a dead connection and left in doubt. */
+/* An idle connection with something to read has either notifications (a
+ * worker's LISTEN) or a server hanging up (a restart sends a FATAL, then
+ * closes). Find out before sending a query, so that a query is never sent
+ * into a dead connection and left in doubt. Notifications stay queued for
+ * their reader (PQnotifies). */
 static bool db_still_alive(struct db *db)
 {
-    struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
-    if (pfd.fd < 0)
-        return false;
-    if (poll(&pfd, 1, 0) > 0 && (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK))
-        return false;
-    PGnotify *n;
-    while ((n = PQnotifies(db->conn)) != NULL)
-        PQfreemem(n);
+    for (int round = 0; round < 4; round++) {
+        struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+        if (pfd.fd < 0)
+            return false;
+        if (poll(&pfd, 1, 0) <= 0)
+            break;
+        /* Readable: read it; the FATAL and the end of the stream may come
+         * in separate reads, hence the rounds. */
+        if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK)
+            return false;
+        if (pfd.revents & (POLLHUP | POLLERR))
+            return false;
+    }
     return PQstatus(db->conn) == CONNECTION_OK;
 }
 

@@ -274,6 +274,12 @@ static int val_utf8_count(const char *s, size_t n, size_t *count)
     return 0;
 }
 
+bool validate_is_utf8(const char *s, size_t n)
+{
+    size_t cps;
+    return val_utf8_count(s, n, &cps) == 0;
+}
+
 /*
  * Checks that the string v can be stored: PostgreSQL text and jsonb take
  * neither NUL bytes nor invalid UTF-8. Reports at the current path. On

@@ -62,6 +62,9 @@ int validate_json_value(json_object *v, const char *path, struct verr_list *errs
 const char *validate_status_name(const char *s);
 const char *validate_verb_name(const char *s);
 
+/* Whether the n bytes of s are valid UTF-8 (as PostgreSQL takes it). */
+bool validate_is_utf8(const char *s, size_t n);
+
 /* Whether s is a UUID in canonical 8-4-4-4-12 hex text form. */
 bool validate_is_uuid(const char *s);
 

@@ -110,3 +110,50 @@ CREATE INDEX deliveries_queued_idx ON deliveries (next_at) WHERE state = 'queued
 CREATE INDEX deliveries_inflight_idx ON deliveries (lease_until) WHERE state = 'inflight';
 CREATE INDEX deliveries_dead_idx ON deliveries (finished_at DESC, id DESC) WHERE state = 'dead';
 CREATE INDEX deliveries_task_idx ON deliveries (task_id);
+
+-- The audit trail: every creation, status change, update and webhook attempt
+-- of a task, written in the transaction of the change (the triggers and
+-- functions of 0002 and 0003). actor is the API caller (X-Requester) or
+-- "worker". No primary key nor foreign key: rows are only ever read by task,
+-- in insertion order, and tasks are never deleted; each index less keeps the
+-- insert of a 10,000-task batch cheap.
+CREATE TABLE task_events (
+    id          bigserial NOT NULL,           -- order of the events
+    task_id     uuid NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now(),
+    event       text NOT NULL,                -- created, status, paused, resumed, canceled,
+                                              -- updated, progress, webhook, replay
+    actor       text NOT NULL,
+    from_status text,
+    to_status   text,
+    detail      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX task_events_task_idx ON task_events (task_id, id);
+
+-- Counters of GET /metrics, totals over every process. Task counters are
+-- added by the triggers and functions of 0002/0003 in the transaction of the
+-- change (exact); the responders and the worker add their own (HTTP and
+-- webhook counts, histograms) about once a second. Each backend adds to its
+-- own shard (pg_backend_pid() % 16) so that concurrent transactions rarely
+-- wait for one another's row; the scrape sums the shards. A histogram is
+-- stored as counters: name_bucket (cumulative, with an "le" label), name_sum
+-- (micro-units) and name_count. first_at orders the values of the "kind"
+-- label by first appearance (see tr_metrics_scrape).
+CREATE TABLE metric_counters (
+    name     text NOT NULL,
+    labels   jsonb NOT NULL,
+    shard    integer NOT NULL,
+    value    bigint NOT NULL,
+    first_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, labels, shard)
+);
+
+-- A row per transaction that has counter deltas to write: its deferred
+-- trigger writes them to metric_counters once, at commit (tr_metrics_add in
+-- 0002), instead of once per statement: updating one counter row thousands
+-- of times in one transaction (stopping a 10,000-task batch) would make each
+-- update walk the row's growing chain of versions. Empty between
+-- transactions.
+CREATE UNLOGGED TABLE metric_commits (
+    xid xid8 PRIMARY KEY
+);

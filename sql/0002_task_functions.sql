@@ -7,6 +7,9 @@
 --
 -- API functions return (code, body): an HTTP status and, for 2xx, the JSON
 -- body; for errors, the message the responder wraps into the error object.
+-- Those that change something take the actor (the X-Requester) for the
+-- audit trail: triggers on tasks record every creation and status change in
+-- task_events, and count them in metric_counters, in the same transaction.
 
 -- RFC 3339 in UTC with microseconds, as the API writes timestamps.
 CREATE FUNCTION tr_ts(t timestamptz) RETURNS text
@@ -18,6 +21,227 @@ CREATE FUNCTION tr_is_terminal(status text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT status IN ('Success', 'Failure', 'Canceled')
 $$;
+
+-- ---------------------------------------------------------------- audit and counters
+
+-- Who makes the changes of the current transaction, for the audit trail:
+-- every function that changes tasks sets it first (transaction-local).
+CREATE FUNCTION tr_set_actor(p_actor text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('taskrunner.actor', coalesce(nullif(p_actor, ''), 'anonymous'), true);
+END
+$$;
+
+CREATE FUNCTION tr_actor() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('taskrunner.actor', true), ''), 'system')
+$$;
+
+-- One row of a task's audit trail (the triggers below write many at once).
+CREATE FUNCTION tr_task_event(p_task uuid, p_event text, p_from text, p_to text, p_detail jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
+    VALUES (p_task, p_event, tr_actor(), p_from, p_to, coalesce(p_detail, '{}'));
+END
+$$;
+
+-- Adds p_ns[i] to counter p_names[i]{p_labels[i]} in metric_counters, in
+-- this backend's shard. Rows are locked in one fixed order, so two
+-- transactions that share a shard wait for each other instead of
+-- deadlocking. Zero deltas are skipped.
+CREATE FUNCTION tr_metrics_write(p_names text[], p_labels jsonb[], p_ns bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO metric_counters AS m (name, labels, shard, value)
+    SELECT u.name, u.labels, pg_backend_pid() % 16, sum(u.n)
+    FROM unnest(p_names, p_labels, p_ns) AS u (name, labels, n)
+    WHERE u.n <> 0
+    GROUP BY u.name, u.labels
+    ORDER BY u.name, u.labels
+    ON CONFLICT (name, labels, shard) DO UPDATE SET value = m.value + EXCLUDED.value;
+END
+$$;
+
+-- Counts p_ns[i] in counter p_names[i]{p_labels[i]} as part of the current
+-- transaction: the deltas are summed in the transaction-local setting
+-- taskrunner.metrics ({"<name>\t<labels>": n}) and written once at commit
+-- (tr_metrics_commit), so they count if and only if the transaction
+-- commits, however many statements added to them.
+CREATE FUNCTION tr_metrics_add(p_names text[], p_labels jsonb[], p_ns bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_old text := nullif(current_setting('taskrunner.metrics', true), '');
+    v_new jsonb;
+BEGIN
+    SELECT jsonb_object_agg(x.k, x.n) INTO v_new
+    FROM (SELECT y.k, sum(y.n) AS n
+          FROM (SELECT e.key AS k, e.value::bigint AS n
+                FROM jsonb_each_text(coalesce(v_old, '{}')::jsonb) AS e
+                UNION ALL
+                SELECT u.name || E'\t' || u.labels::text, u.n
+                FROM unnest(p_names, p_labels, p_ns) AS u (name, labels, n)
+                WHERE u.n <> 0) y
+          GROUP BY y.k) x;
+    IF v_new IS NULL THEN
+        RETURN;
+    END IF;
+    IF v_old IS NULL THEN  -- the first in this transaction: write them at commit
+        INSERT INTO metric_commits (xid) VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
+    END IF;
+    PERFORM set_config('taskrunner.metrics', v_new::text, true);
+END
+$$;
+
+-- At commit: writes the deltas tr_metrics_add summed in this transaction.
+CREATE FUNCTION tr_metrics_commit() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v jsonb := nullif(current_setting('taskrunner.metrics', true), '')::jsonb;
+BEGIN
+    IF v IS NOT NULL THEN
+        PERFORM tr_metrics_write(array_agg(split_part(e.key, E'\t', 1)),
+                                 array_agg(substr(e.key, strpos(e.key, E'\t') + 1)::jsonb),
+                                 array_agg(e.value::text::bigint))
+        FROM jsonb_each(v) AS e;
+        PERFORM set_config('taskrunner.metrics', '', true);
+    END IF;
+    DELETE FROM metric_commits WHERE xid = NEW.xid;
+    RETURN NULL;
+END
+$$;
+
+CREATE CONSTRAINT TRIGGER metric_commits_at_commit AFTER INSERT ON metric_commits
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION tr_metrics_commit();
+
+CREATE FUNCTION tr_metric_add(p_name text, p_labels jsonb, p_n bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_n <> 0 THEN
+        PERFORM tr_metrics_add(ARRAY[p_name], ARRAY[p_labels], ARRAY[p_n]);
+    END IF;
+END
+$$;
+
+-- What the responders and the worker aggregated in memory since their last
+-- flush: a JSON array of [name, labels, delta] (shared/metrics.c).
+CREATE FUNCTION tr_metrics_flush(p_rows jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM tr_metrics_write(array_agg(e ->> 0), array_agg(e -> 1), array_agg((e ->> 2)::bigint))
+    FROM jsonb_array_elements(p_rows) AS e;
+END
+$$;
+
+-- The totals of GET /metrics: every counter summed over its shards, and the
+-- gauge taskrunner_tasks{status}. Histogram buckets come in the order of
+-- their bounds.
+--
+-- The "kind" label is bounded here, at scrape time: the counters keep every
+-- kind exactly, and the first p_max_kinds kinds to appear (by the time their
+-- first counter row was written) keep their name while all others are summed
+-- into "other". Ranking by first appearance rather than by current count
+-- keeps membership fixed for a given bound, so no series ever decreases
+-- (which Prometheus would take for a counter reset) and the counters need
+-- no registry of kinds that every completion would have to consult.
+CREATE FUNCTION tr_metrics_scrape(p_max_kinds integer)
+RETURNS TABLE (name text, labels text, value bigint)
+LANGUAGE sql STABLE AS $$
+    WITH sums AS (
+        SELECT m.name, m.labels, sum(m.value)::bigint AS value, min(m.first_at) AS first_at
+        FROM metric_counters m
+        GROUP BY m.name, m.labels
+    ), named AS (
+        SELECT k.kind
+        FROM (SELECT s.labels ->> 'kind' AS kind, min(s.first_at) AS first_at
+              FROM sums s WHERE s.labels ? 'kind' GROUP BY 1) k
+        ORDER BY k.first_at, k.kind
+        LIMIT p_max_kinds
+    ), capped AS (
+        SELECT s.name,
+               CASE WHEN s.labels ? 'kind'
+                         AND NOT EXISTS (SELECT 1 FROM named n WHERE n.kind = s.labels ->> 'kind')
+                    THEN s.labels || '{"kind": "other"}' ELSE s.labels END AS labels,
+               s.value
+        FROM sums s
+    ), samples AS (
+        SELECT c.name, c.labels, sum(c.value)::bigint AS value
+        FROM capped c GROUP BY c.name, c.labels
+        UNION ALL
+        SELECT 'taskrunner_tasks', jsonb_build_object('status', st.status),
+               (SELECT count(*) FROM tasks t WHERE t.status = st.status)
+        FROM unnest(ARRAY['Waiting', 'Pending', 'Claimed', 'Running', 'Success', 'Failure',
+                          'Canceled', 'Paused']) AS st (status)
+    )
+    SELECT x.name, x.labels::text, x.value
+    FROM samples x
+    ORDER BY x.name, x.labels - 'le', (x.labels ->> 'le')::float8
+$$;
+
+-- New tasks: a "created" event each, and the creation counter.
+CREATE FUNCTION tr_tasks_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n bigint;
+BEGIN
+    INSERT INTO task_events (task_id, event, actor, to_status, detail)
+    SELECT n.id, 'created', tr_actor(), n.status,
+           jsonb_build_object('batch_id', n.batch_id, 'local_id', n.local_id)
+    FROM new_tasks n ORDER BY n.seq;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    PERFORM tr_metric_add('taskrunner_tasks_created_total', '{}', v_n);
+    RETURN NULL;
+END
+$$;
+
+-- Status changes: an event each (paused, resumed, canceled, or status), the
+-- transition counter, and the completion counter for terminal ones.
+CREATE FUNCTION tr_tasks_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
+    SELECT n.id,
+           CASE WHEN n.status = 'Paused' THEN 'paused'
+                WHEN o.status = 'Paused' THEN 'resumed'
+                WHEN n.status = 'Canceled' THEN 'canceled'
+                ELSE 'status' END,
+           tr_actor(), o.status, n.status,
+           jsonb_strip_nulls(jsonb_build_object(
+               'failure_reason', n.failure_reason,
+               'attempt', CASE WHEN n.status = 'Claimed' THEN n.attempt END))
+    FROM new_tasks n JOIN old_tasks o ON o.id = n.id
+    WHERE n.status <> o.status
+    ORDER BY n.seq;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM tr_metrics_add(array_agg(c.name), array_agg(c.labels), array_agg(c.n))
+    FROM (SELECT 'taskrunner_task_status_transitions_total' AS name,
+                 jsonb_build_object('from', o.status, 'to', n.status) AS labels, count(*) AS n
+          FROM new_tasks n JOIN old_tasks o ON o.id = n.id
+          WHERE n.status <> o.status
+          GROUP BY o.status, n.status
+          UNION ALL
+          SELECT 'taskrunner_tasks_completed_total',
+                 jsonb_build_object('outcome', n.status, 'kind', n.kind), count(*)
+          FROM new_tasks n JOIN old_tasks o ON o.id = n.id
+          WHERE n.status <> o.status AND tr_is_terminal(n.status)
+          GROUP BY n.status, n.kind) c;
+    RETURN NULL;
+END
+$$;
+
+-- Statement-level, with transition tables: one call per statement however
+-- many rows it touched (a 10,000-task batch is one INSERT).
+CREATE TRIGGER tasks_inserted AFTER INSERT ON tasks
+    REFERENCING NEW TABLE AS new_tasks
+    FOR EACH STATEMENT EXECUTE FUNCTION tr_tasks_inserted();
+CREATE TRIGGER tasks_updated AFTER UPDATE ON tasks
+    REFERENCING OLD TABLE AS old_tasks NEW TABLE AS new_tasks
+    FOR EACH STATEMENT EXECUTE FUNCTION tr_tasks_updated();
 
 -- The full task object of GET /tasks/{id}. PL/pgSQL rather than SQL so that
 -- its plans are cached for the session instead of made on every call.
@@ -80,7 +304,8 @@ $$;
 -- left alone. p_fire_cancel also fires cancel actions of a started task that
 -- fails (a heartbeat timeout: the executor must be told to stop).
 -- p_stop_batch: children in that batch are canceled instead of failed (a
--- batch being stopped as a whole).
+-- batch being stopped as a whole). Counts the children each ended task
+-- touched in taskrunner_dependency_propagations_total{parent_outcome}.
 CREATE FUNCTION tr_finish_task(p_id uuid, p_status text, p_reason text,
                                p_fire_cancel boolean DEFAULT false,
                                p_stop_batch uuid DEFAULT NULL) RETURNS void
@@ -93,6 +318,8 @@ DECLARE
     v_id     uuid;
     v_status text;
     v_old    text;
+    v_n      bigint;
+    v_prop   jsonb := '{}';  -- parent outcome -> children touched
     r        record;
 BEGIN
     WHILE i <= array_length(q_id, 1) LOOP
@@ -131,6 +358,7 @@ BEGIN
         WHERE l.parent_id = v_id AND c.id = l.child_id
           AND NOT tr_is_terminal(c.status)
           AND (v_status = 'Success' OR NOT l.requires_success);
+        GET DIAGNOSTICS v_n = ROW_COUNT;
 
         -- Children that required this parent's success end too.
         IF v_status <> 'Success' THEN
@@ -149,20 +377,32 @@ BEGIN
                                    CASE WHEN v_status = 'Failure' THEN 'failed'
                                         ELSE 'was canceled' END);
                 END IF;
+                v_n := v_n + 1;
             END LOOP;
+        END IF;
+        IF v_n > 0 THEN
+            v_prop := v_prop || jsonb_build_object(v_status,
+                                                   coalesce((v_prop ->> v_status)::bigint, 0) + v_n);
         END IF;
         i := i + 1;
     END LOOP;
+    IF v_prop <> '{}' THEN
+        PERFORM tr_metrics_add(array_agg('taskrunner_dependency_propagations_total'::text),
+                               array_agg(jsonb_build_object('parent_outcome', p.key)),
+                               array_agg(p.value::text::bigint))
+        FROM jsonb_each(v_prop) AS p;
+    END IF;
     PERFORM pg_notify('taskrunner', 'work');
 END
 $$;
 
 -- POST /tasks: creates a validated, normalized batch (see shared/validate.h
 -- for the shape of p_tasks) in one go, honouring dedupe strategies and the
--- Idempotency-Key. Returns the HTTP code, the batch id (the first one's, for
--- a replayed key) and the body.
+-- Idempotency-Key. p_actor is who creates it for the audit trail (the
+-- requester, or the API token's name). Returns the HTTP code, the batch id
+-- (the first one's, for a replayed key) and the body.
 CREATE FUNCTION tr_create_batch(p_batch uuid, p_requester text, p_idem_key text, p_tasks jsonb,
-                                OUT code integer, OUT batch_id uuid, OUT body text)
+                                p_actor text, OUT code integer, OUT batch_id uuid, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_skip     jsonb := '{}';  -- id of a deduped new task -> id of the existing task
@@ -172,6 +412,7 @@ DECLARE
     v_existing uuid;
     r          record;
 BEGIN
+    PERFORM tr_set_actor(p_actor);
     IF p_idem_key IS NOT NULL THEN
         -- Waits for a concurrent request with the same key, then sees its row.
         INSERT INTO idempotency_keys (requester, key, batch_id)
@@ -287,11 +528,15 @@ $$;
 -- (possibly NULL) replaces the metadata.
 CREATE FUNCTION tr_patch_task(p_id uuid, p_status text, p_new_success bigint,
                               p_new_failures bigint, p_set_metadata boolean, p_metadata jsonb,
-                              p_failure_reason text, OUT code integer, OUT body text)
+                              p_failure_reason text, p_actor text,
+                              OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_status text;
+    v_status   text;
+    v_success  bigint;
+    v_failures bigint;
 BEGIN
+    PERFORM tr_set_actor(p_actor);
     SELECT status INTO v_status FROM tasks WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         code := 404; body := 'task not found'; RETURN;
@@ -308,7 +553,12 @@ BEGIN
         heartbeat_at = now(),
         deadline_at = CASE WHEN status = 'Running' THEN now() + make_interval(secs => timeout) END,
         last_updated = now()
-    WHERE id = p_id;
+    WHERE id = p_id
+    RETURNING success, failures INTO v_success, v_failures;
+    PERFORM tr_task_event(p_id, 'updated', v_status, v_status, jsonb_strip_nulls(jsonb_build_object(
+        'new_success', coalesce(p_new_success, 0), 'new_failures', coalesce(p_new_failures, 0),
+        'success', v_success, 'failures', v_failures, 'status', p_status,
+        'metadata_replaced', CASE WHEN p_set_metadata THEN true END)));
     IF p_status IS NOT NULL THEN
         PERFORM tr_finish_task(p_id, p_status,
                                CASE WHEN p_status = 'Failure' THEN p_failure_reason END);
@@ -319,18 +569,25 @@ $$;
 
 -- PUT /tasks/{id}: fast progress counts.
 CREATE FUNCTION tr_count_task(p_id uuid, p_new_success bigint, p_new_failures bigint,
-                              OUT code integer, OUT body text)
+                              p_actor text, OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_status text;
+    v_status   text;
+    v_success  bigint;
+    v_failures bigint;
 BEGIN
+    PERFORM tr_set_actor(p_actor);
     UPDATE tasks
     SET success = success + p_new_success, failures = failures + p_new_failures,
         heartbeat_at = CASE WHEN status IN ('Claimed', 'Running') THEN now() END,
         deadline_at = CASE WHEN status = 'Running' THEN now() + make_interval(secs => timeout) END,
         last_updated = now()
-    WHERE id = p_id AND NOT tr_is_terminal(status);
+    WHERE id = p_id AND NOT tr_is_terminal(status)
+    RETURNING status, success, failures INTO v_status, v_success, v_failures;
     IF FOUND THEN
+        PERFORM tr_task_event(p_id, 'progress', v_status, v_status, jsonb_build_object(
+            'new_success', p_new_success, 'new_failures', p_new_failures,
+            'success', v_success, 'failures', v_failures));
         code := 202; body := '{"status": "accepted"}'; RETURN;
     END IF;
     SELECT status INTO v_status FROM tasks WHERE id = p_id;
@@ -343,11 +600,12 @@ END
 $$;
 
 -- DELETE /tasks/{id}
-CREATE FUNCTION tr_cancel_task(p_id uuid, OUT code integer, OUT body text)
+CREATE FUNCTION tr_cancel_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status text;
 BEGIN
+    PERFORM tr_set_actor(p_actor);
     SELECT status INTO v_status FROM tasks WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         code := 404; body := 'task not found'; RETURN;
@@ -361,11 +619,12 @@ END
 $$;
 
 -- POST /tasks/{id}/pause
-CREATE FUNCTION tr_pause_task(p_id uuid, OUT code integer, OUT body text)
+CREATE FUNCTION tr_pause_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status text;
 BEGIN
+    PERFORM tr_set_actor(p_actor);
     SELECT status INTO v_status FROM tasks WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         code := 404; body := 'task not found'; RETURN;
@@ -380,11 +639,12 @@ END
 $$;
 
 -- POST /tasks/{id}/resume
-CREATE FUNCTION tr_resume_task(p_id uuid, OUT code integer, OUT body text)
+CREATE FUNCTION tr_resume_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status text;
 BEGIN
+    PERFORM tr_set_actor(p_actor);
     SELECT status INTO v_status FROM tasks WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         code := 404; body := 'task not found'; RETURN;
@@ -421,11 +681,12 @@ END
 $$;
 
 -- DELETE /batches/{id}: cancels every task of the batch that has not ended.
-CREATE FUNCTION tr_stop_batch(p_batch uuid, OUT code integer, OUT body text)
+CREATE FUNCTION tr_stop_batch(p_batch uuid, p_actor text, OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
 BEGIN
+    PERFORM tr_set_actor(p_actor);
     PERFORM 1 FROM batches WHERE id = p_batch FOR UPDATE;
     IF NOT FOUND THEN
         code := 404; body := 'batch not found'; RETURN;
@@ -436,5 +697,22 @@ BEGIN
         PERFORM tr_finish_task(r.id, 'Canceled', NULL, false, p_batch);
     END LOOP;
     SELECT s.code, s.body INTO code, body FROM tr_batch_stats(p_batch) s;
+END
+$$;
+
+-- GET /tasks/{id}/history: the task's audit trail, oldest first.
+CREATE FUNCTION tr_task_history(p_id uuid, OUT code integer, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM 1 FROM tasks WHERE id = p_id;
+    IF NOT FOUND THEN
+        code := 404; body := 'task not found'; RETURN;
+    END IF;
+    SELECT 200, coalesce(json_agg(json_build_object(
+                    'at', tr_ts(e.at), 'event', e.event, 'actor', e.actor,
+                    'from_status', e.from_status, 'to_status', e.to_status, 'detail', e.detail)
+                ORDER BY e.id), '[]')::text
+    INTO code, body
+    FROM task_events e WHERE e.task_id = p_id;
 END
 $$;

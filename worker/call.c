@@ -22,6 +22,7 @@ int call_from_row(struct call *c, const PGresult *res, int i)
     snprintf(c->trigger, sizeof c->trigger, "%s", PQgetvalue(res, i, COL_TRIGGER));
     snprintf(c->outcome, sizeof c->outcome, "%s", PQgetvalue(res, i, COL_OUTCOME));
     c->attempts = atoi(PQgetvalue(res, i, COL_ATTEMPTS));
+    c->task_attempt = atoi(PQgetvalue(res, i, COL_TASK_ATTEMPT));
     c->idem_key = xstrdup(PQgetvalue(res, i, COL_IDEM_KEY));
     c->params = json_tokener_parse(PQgetvalue(res, i, COL_PARAMS));
     return c->params && json_object_is_type(c->params, json_type_object) ? 0 : -1;

@@ -20,6 +20,8 @@ struct call {
     char outcome[12];      /* task status reported by end and cancel calls, or "" */
     json_object *params;   /* the action's params (owned) */
     int attempts;          /* HTTP tries including this one */
+    int task_attempt;      /* the task's start attempt of a start call (its callback
+                              token is bound to it); 0 for end and cancel calls */
     char *idem_key;        /* Idempotency-Key (owned) */
 };
 

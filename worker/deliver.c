@@ -4,6 +4,14 @@
  * Each transfer carries its struct transfer via CURLOPT_PRIVATE. The answer
  * body is kept only for start calls (it may register a cancel action), and
  * never beyond TASKRUNNER_MAX_RESPONSE_BYTES.
+ *
+ * SSRF protection: every socket a transfer opens goes through open_socket(),
+ * which gets the address curl is about to connect to (after DNS, for every
+ * address tried) and refuses any that netcheck does not permit (not public
+ * and not in TASKRUNNER_WEBHOOK_ALLOW_CIDRS). A call refused that way fails
+ * for good at once: retrying cannot make the address acceptable. Redirects
+ * are not followed and no proxy is used, so the address checked is the
+ * address called.
  */
 #include "deliver.h"
 
@@ -11,10 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "log.h"
+#include "netcheck.h"
 #include "sign.h"
+#include "tokens.h"
 #include "util.h"
 
 struct transfer;
@@ -24,6 +35,8 @@ struct deliver {
     CURLM *multi;
     int inflight;
     struct transfer *transfers; /* every transfer in flight (a list) */
+    struct netcheck_list allow; /* non-public ranges calls may reach */
+    bool callback_tokens;       /* API authentication is on: handles carry a token */
 };
 
 struct transfer {
@@ -36,10 +49,14 @@ struct transfer {
     bool keep_response;
     bool too_large;
     long long delivery_id;
+    char task_id[40], trigger[12]; /* for the report: logs and metrics */
     bool is_start;
     int attempts;
     long long started_ms;
     char *url;
+    int sockets_opened;         /* connections open_socket() let through */
+    int sockets_blocked;        /* and those it refused */
+    char blocked_why[128];      /* why the first refused one was refused */
 };
 
 struct deliver *deliver_new(const struct config *cfg)
@@ -51,6 +68,10 @@ struct deliver *deliver_new(const struct config *cfg)
         fatal("could not create a curl multi handle");
     curl_multi_setopt(d->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->max_inflight);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight);
+    char why[160];
+    if (netcheck_parse_list(cfg->webhook_allow_cidrs, &d->allow, why, sizeof why) < 0)
+        fatal("bad value for TASKRUNNER_WEBHOOK_ALLOW_CIDRS: %s", why); /* cfg_load checked it */
+    d->callback_tokens = cfg_auth_enabled(cfg);
     return d;
 }
 
@@ -80,6 +101,7 @@ void deliver_free(struct deliver *d)
     if (!d)
         return;
     curl_multi_cleanup(d->multi);
+    netcheck_list_cleanup(&d->allow);
     free(d);
 }
 
@@ -96,17 +118,27 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
         return len;
     if (t->response.len + len > (size_t)t->owner->cfg->max_response_bytes) {
         t->too_large = true;
-        return 0; /* aborts the transfer: a bounded answer or none */
+        return 0; /* stops reading: the status is known, the rest is not needed */
     }
     strbuf_add(&t->response, data, len);
     return len;
 }
 
-/* params.url with handle=<public url>/tasks/<id> added to its query. */
-static char *build_url(const struct config *cfg, const char *url, const char *task_id)
+/* params.url with handle=<public url>/tasks/<id> added to its query; with
+ * API authentication on, a start call's handle carries the callback token
+ * of that start attempt (?token=). */
+static char *build_url(const struct deliver *d, const char *url, const struct call *c)
 {
+    const struct config *cfg = d->cfg;
     CURLU *u = curl_url();
-    char *handle = xasprintf("handle=%s/tasks/%s", cfg->public_url, task_id);
+    char *handle;
+    if (d->callback_tokens && c->task_attempt > 0) {
+        char token[CALLBACK_TOKEN_LEN + 1];
+        tokens_callback(cfg->callback_secret, c->task_id, c->task_attempt, token);
+        handle = xasprintf("handle=%s/tasks/%s?token=%s", cfg->public_url, c->task_id, token);
+    } else {
+        handle = xasprintf("handle=%s/tasks/%s", cfg->public_url, c->task_id);
+    }
     char *out = NULL, *result = NULL;
     if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_set(u, CURLUPART_QUERY, handle, CURLU_APPENDQUERY | CURLU_URLENCODE) ==
@@ -118,6 +150,26 @@ static char *build_url(const struct config *cfg, const char *url, const char *ta
     free(handle);
     curl_url_cleanup(u);
     return result;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: opens the socket of one connection attempt
+ * only when its address is permitted (see the top of the file). */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct transfer *t = arg;
+    char why[sizeof t->blocked_why];
+    bool ok = purpose == CURLSOCKTYPE_IPCXN &&
+              netcheck_permitted(&t->owner->allow, &addr->addr, why, sizeof why);
+    if (!ok) {
+        if (purpose != CURLSOCKTYPE_IPCXN)
+            snprintf(why, sizeof why, "not an IP connection");
+        if (t->sockets_blocked++ == 0)
+            snprintf(t->blocked_why, sizeof t->blocked_why, "%s", why);
+        log_debug("call %lld: connection refused before connecting: %s", t->delivery_id, why);
+        return CURL_SOCKET_BAD;
+    }
+    t->sockets_opened++;
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 static void add_header(struct transfer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -191,11 +243,13 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
     t->owner = d;
     strbuf_init(&t->response);
     t->delivery_id = c->delivery_id;
+    snprintf(t->task_id, sizeof t->task_id, "%s", c->task_id);
+    snprintf(t->trigger, sizeof t->trigger, "%s", c->trigger);
     t->is_start = strcmp(c->trigger, "Start") == 0;
     t->keep_response = t->is_start;
     t->attempts = c->attempts;
     t->started_ms = util_mono_ms();
-    t->url = url ? build_url(cfg, url, c->task_id) : NULL;
+    t->url = url ? build_url(d, url, c) : NULL;
     if (!t->url) {
         *error = "the webhook URL cannot be used";
         transfer_free(t);
@@ -209,6 +263,10 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
         fatal("could not create a curl handle");
     curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(t->easy, CURLOPT_PROXY, ""); /* not even from http_proxy */
     curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)cfg->webhook_timeout_ms);
     curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->webhook_timeout_ms);
@@ -229,7 +287,7 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
     if (d->transfers)
         d->transfers->prev = t;
     d->transfers = t;
-    log_debug("call %lld started: %s", c->delivery_id, t->url);
+    log_debug("call %lld started: %s", c->delivery_id, url); /* t->url holds the token */
     return 0;
 }
 
@@ -246,16 +304,21 @@ static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_d
     long status = 0;
     char error[256];
     struct call_result res = {.delivery_id = t->delivery_id, .is_start = t->is_start,
+                              .task_id = t->task_id, .trigger = t->trigger,
                               .attempts = t->attempts,
                               .elapsed_ms = util_mono_ms() - t->started_ms};
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    res.http_status = status;
     if (rc == CURLE_OK && status >= 200 && status < 300) {
         res.ok = true;
         res.body = t->response.data ? t->response.data : "";
-    } else if (t->too_large) {
-        snprintf(error, sizeof error, "answer larger than %d bytes",
-                 d->cfg->max_response_bytes);
-        res.retryable = true;
+    } else if (t->too_large && status >= 200 && status < 300) {
+        /* A 2xx is success; an answer too large to read registers nothing. */
+        res.ok = true;
+        res.body = "";
+    } else if (rc != CURLE_OK && t->sockets_blocked > 0 && t->sockets_opened == 0) {
+        snprintf(error, sizeof error, "blocked: %s", t->blocked_why);
+        res.retryable = false; /* the address will not become acceptable */
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         snprintf(error, sizeof error, "no answer within %d ms", d->cfg->webhook_timeout_ms);
         res.retryable = true;

@@ -18,9 +18,12 @@ struct deliver;
 /* What became of one call. */
 struct call_result {
     long long delivery_id;
+    const char *task_id; /* (valid during the callback) */
+    const char *trigger; /* "Start", "End" or "Cancel" (valid during the callback) */
+    long http_status;    /* the answer's status, 0 when none came */
     bool is_start;
     bool ok;            /* answered 2xx */
-    bool retryable;     /* a failure worth another try */
+    bool retryable;     /* a failure worth another try (not one the SSRF check refused) */
     int attempts;       /* tries so far, this one included */
     const char *error;  /* why it failed (valid during the callback) */
     const char *body;   /* answer body of a start call (valid during the callback) */

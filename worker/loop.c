@@ -7,6 +7,12 @@
  * worker decides is recorded in the database before or with its effect, so
  * a crash at any point loses nothing: deliveries it held come back to the
  * queue when its session (and owner lock) is gone.
+ *
+ * Metrics: each attempt counts in taskrunner_webhook_calls_total and
+ * taskrunner_webhook_duration_seconds, each pass of the loop in
+ * taskrunner_worker_loop_duration_seconds (the time spent working, not
+ * waiting); they are added to the totals in the database every
+ * TASKRUNNER_METRICS_FLUSH_MS and once more on the way out.
  */
 #include "loop.h"
 
@@ -14,11 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db.h"
 #include "deliver.h"
 #include "log.h"
+#include "metrics.h"
 #include "state.h"
 #include "validate.h"
 
@@ -39,8 +47,30 @@ struct worker {
     bool work_hint;          /* there may be work: query before sleeping */
     bool stopping;
     bool handing_back;       /* shutdown: failed calls go back to the queue at once */
-    long long next_expire_ms, next_recover_ms, next_poll_ms;
+    long long next_expire_ms, next_recover_ms, next_poll_ms, next_flush_ms;
+    struct metrics *metrics; /* this worker's counts not yet in the totals */
 };
+
+/* A monotonic clock in microseconds, for the loop's own timing. */
+static long long mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* Counts one attempt: its outcome (success, http_error: an answer that was
+ * not a usable 2xx, no_answer: timeout, connection failure, refused
+ * address) and its duration, by trigger. */
+static void count_attempt(struct worker *w, const struct call_result *res)
+{
+    const char *outcome = res->ok ? "success" : res->http_status > 0 ? "http_error" : "no_answer";
+    const char *calls[] = {"trigger", res->trigger, "outcome", outcome, NULL};
+    const char *duration[] = {"trigger", res->trigger, NULL};
+    metrics_add(w->metrics, METRIC_WEBHOOK_CALLS, calls, 1);
+    metrics_observe(w->metrics, METRIC_WEBHOOK_DURATION, duration, metrics_webhook_buckets,
+                    metrics_webhook_buckets_n, (double)res->elapsed_ms / 1000.0);
+}
 
 static long long min_ll(long long a, long long b)
 {
@@ -79,11 +109,16 @@ static char *registered_cancel_action(const char *body)
 static void on_call_done(void *ctx, const struct call_result *res)
 {
     struct worker *w = ctx;
-    log_set_context("delivery=%lld", res->delivery_id);
+    struct state_attempt attempt = {.http_status = res->http_status,
+                                    .duration_ms = res->elapsed_ms};
+    log_set_context("delivery=%lld task=%s", res->delivery_id, res->task_id);
+    if (!w->handing_back) /* an aborted transfer is no attempt worth counting */
+        count_attempt(w, res);
     if (res->ok) {
         char *action = res->is_start ? registered_cancel_action(res->body) : NULL;
-        log_debug("call answered 2xx in %lld ms", res->elapsed_ms);
-        if (state_done(&w->db, res->delivery_id, action) < 0)
+        log_debug("%s call answered %ld in %lld ms", res->trigger, res->http_status,
+                  res->elapsed_ms);
+        if (state_done(&w->db, res->delivery_id, action, &attempt) < 0)
             log_warn("outcome not recorded; the call will be made again when its lease ends");
         free(action);
     } else {
@@ -92,9 +127,9 @@ static void on_call_done(void *ctx, const struct call_result *res)
             retry = 0;
         else if (res->retryable && res->attempts < w->cfg->retry_attempts)
             retry = backoff_ms(w->cfg, res->attempts);
-        log_info("call failed (attempt %d): %s; %s", res->attempts, res->error,
+        log_info("%s call failed (attempt %d): %s; %s", res->trigger, res->attempts, res->error,
                  retry >= 0 ? "will retry" : "giving up");
-        if (state_failed(&w->db, res->delivery_id, res->error, retry) < 0)
+        if (state_failed(&w->db, res->delivery_id, res->error, retry, &attempt) < 0)
             log_warn("outcome not recorded; the call will be made again when its lease ends");
         else if (retry >= 0)
             w->next_poll_ms = min_ll(w->next_poll_ms, util_mono_ms() + retry);
@@ -109,11 +144,15 @@ static void start_calls(struct worker *w, PGresult *res)
     for (int i = 0; i < PQntuples(res); i++) {
         struct call c;
         const char *error = "stored action is unreadable";
-        if (call_from_row(&c, res, i) < 0 || deliver_start(w->deliver, &c, &error) < 0) {
+        struct state_attempt none = {0};
+        int rc = call_from_row(&c, res, i);
+        log_set_context("delivery=%lld task=%s", c.delivery_id, c.task_id);
+        if (rc < 0 || deliver_start(w->deliver, &c, &error) < 0) {
             log_warn("call %lld cannot be made: %s", c.delivery_id, error);
-            if (state_failed(&w->db, c.delivery_id, error, -1) < 0)
+            if (state_failed(&w->db, c.delivery_id, error, -1, &none) < 0)
                 log_warn("could not record that call %lld failed", c.delivery_id);
         }
+        log_set_context(NULL);
         call_cleanup(&c);
     }
 }
@@ -131,7 +170,8 @@ static void take_work(struct worker *w)
     int room = w->cfg->max_inflight - deliver_inflight(w->deliver);
     int want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
     if (want > 0 && state_claim(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
-        if (PQntuples(res) == want)
+        /* Any claim may leave more behind (rows another worker held). */
+        if (PQntuples(res) > 0)
             w->work_hint = true;
         start_calls(w, res);
         PQclear(res);
@@ -200,8 +240,21 @@ static void read_signal(struct worker *w, int signal_fd)
 
 /* One pass: make sure the session is set up, take work, sleep until
  * something happens, then collect finished calls. */
+/* Adds this worker's counts to the totals in the database, at most every
+ * TASKRUNNER_METRICS_FLUSH_MS (now < 0: at once). Kept for the next try when
+ * the database does not take them. */
+static void flush_metrics(struct worker *w, long long now)
+{
+    if (now >= 0 && now < w->next_flush_ms)
+        return;
+    w->next_flush_ms = (now >= 0 ? now : util_mono_ms()) + w->cfg->metrics_flush_ms;
+    if (metrics_flush(w->metrics, &w->db) < 0)
+        log_debug("worker metrics stay in memory until the database answers");
+}
+
 static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
 {
+    long long busy_from = mono_us();
     long long now = util_mono_ms();
     bool db_up = db_connected(&w->db);
     if (db_up && w->session_generation != w->db.generation) {
@@ -218,11 +271,19 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
         if (w->work_hint)
             take_work(w);
     }
+    if (db_up)
+        flush_metrics(w, now);
+    /* Notifications that arrived during the queries above are already in
+     * libpq's queue, and the socket will not wake us for them. */
+    if (db_up)
+        drain_notifications(w);
     long long wake = w->stopping ? stop_deadline
                                  : min_ll(min_ll(w->next_expire_ms, w->next_recover_ms),
-                                          w->next_poll_ms);
+                                          min_ll(w->next_poll_ms, w->next_flush_ms));
+    /* Database down: the timers (all database work) wait for it, and it is
+     * tried again after a pause, not in a busy loop. */
     if (!db_up)
-        wake = min_ll(wake, now + DB_DOWN_WAIT_MS);
+        wake = min_ll(w->stopping ? stop_deadline : now + DB_DOWN_WAIT_MS, now + DB_DOWN_WAIT_MS);
     int timeout = w->work_hint && db_up && !w->stopping ? 0 : (int)(wake > now ? wake - now : 0);
 
     struct curl_waitfd fds[2] = {{.fd = signal_fd, .events = CURL_WAIT_POLLIN}};
@@ -232,12 +293,17 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
         fds[1].events = CURL_WAIT_POLLIN;
         nfds = 2;
     }
+    long long busy_us = mono_us() - busy_from;
     deliver_wait(w->deliver, fds, nfds, timeout);
+    busy_from = mono_us();
     if (fds[0].revents & CURL_WAIT_POLLIN)
         read_signal(w, signal_fd);
     if (nfds == 2 && (fds[1].revents & CURL_WAIT_POLLIN))
         drain_notifications(w);
     deliver_collect(w->deliver, on_call_done, w);
+    busy_us += mono_us() - busy_from;
+    metrics_observe(w->metrics, METRIC_LOOP_DURATION, NULL, metrics_loop_buckets,
+                    metrics_loop_buckets_n, (double)busy_us / 1e6);
 }
 
 int loop_run(const struct config *cfg, int signal_fd)
@@ -245,6 +311,7 @@ int loop_run(const struct config *cfg, int signal_fd)
     struct worker w = {.cfg = cfg};
     db_init(&w.db, cfg->database_url);
     w.deliver = deliver_new(cfg);
+    w.metrics = metrics_new();
     long long stop_deadline = 0;
     while (!w.stopping || deliver_inflight(w.deliver) > 0) {
         bool was_stopping = w.stopping;
@@ -259,6 +326,8 @@ int loop_run(const struct config *cfg, int signal_fd)
         w.handing_back = true;
         deliver_abort_all(w.deliver, on_call_done, &w);
     }
+    flush_metrics(&w, -1);
+    metrics_free(w.metrics);
     deliver_free(w.deliver);
     db_cleanup(&w.db);
     log_info("worker stopped");

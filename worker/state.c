@@ -14,8 +14,10 @@ static const char SQL_LOCK_OWNER[] =
 static const char SQL_CLAIM[] = "SELECT * FROM tr_claim($1::integer, $2::integer, $3::integer)";
 static const char SQL_TAKE[] =
     "SELECT * FROM tr_take_deliveries($1::integer, $2::integer, $3::integer)";
-static const char SQL_DONE[] = "SELECT tr_delivery_done($1::bigint, $2::jsonb)";
-static const char SQL_FAILED[] = "SELECT tr_delivery_failed($1::bigint, $2, $3::integer)";
+static const char SQL_DONE[] =
+    "SELECT tr_delivery_done($1::bigint, $2::jsonb, $3::integer, $4::integer)";
+static const char SQL_FAILED[] =
+    "SELECT tr_delivery_failed($1::bigint, $2, $3::integer, $4::integer, $5::integer)";
 static const char SQL_EXPIRE[] = "SELECT tr_expire_tasks($1::integer)";
 static const char SQL_RECOVER[] = "SELECT tr_recover_deliveries()";
 static const char SQL_NEXT_DUE[] = "SELECT tr_next_due_ms($1::integer)";
@@ -89,26 +91,32 @@ int state_take(struct db *db, int owner, int limit, int lease_ms, PGresult **res
     return state_calls(db, "take deliveries", SQL_TAKE, owner, limit, lease_ms, res);
 }
 
-int state_done(struct db *db, long long delivery_id, const char *cancel_action)
+int state_done(struct db *db, long long delivery_id, const char *cancel_action,
+               const struct state_attempt *a)
 {
-    char id[24];
+    char id[24], code[16], ms[24];
     snprintf(id, sizeof id, "%lld", delivery_id);
-    const char *params[] = {id, cancel_action};
+    snprintf(code, sizeof code, "%ld", a->http_status);
+    snprintf(ms, sizeof ms, "%lld", a->duration_ms);
+    const char *params[] = {id, cancel_action, code, ms};
     PGresult *res;
-    if (state_query(db, "delivery done", SQL_DONE, 2, params, &res) < 0)
+    if (state_query(db, "delivery done", SQL_DONE, 4, params, &res) < 0)
         return -1;
     PQclear(res);
     return 0;
 }
 
-int state_failed(struct db *db, long long delivery_id, const char *error, int retry_ms)
+int state_failed(struct db *db, long long delivery_id, const char *error, int retry_ms,
+                 const struct state_attempt *a)
 {
-    char id[24], retry[16];
+    char id[24], retry[16], code[16], ms[24];
     snprintf(id, sizeof id, "%lld", delivery_id);
     snprintf(retry, sizeof retry, "%d", retry_ms);
-    const char *params[] = {id, error, retry_ms >= 0 ? retry : NULL};
+    snprintf(code, sizeof code, "%ld", a->http_status);
+    snprintf(ms, sizeof ms, "%lld", a->duration_ms);
+    const char *params[] = {id, error, retry_ms >= 0 ? retry : NULL, code, ms};
     PGresult *res;
-    if (state_query(db, "delivery failed", SQL_FAILED, 3, params, &res) < 0)
+    if (state_query(db, "delivery failed", SQL_FAILED, 5, params, &res) < 0)
         return -1;
     PQclear(res);
     return 0;

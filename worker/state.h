@@ -20,11 +20,18 @@ int state_prepare_session(struct db *db, int *owner) WARN_UNUSED;
 int state_claim(struct db *db, int owner, int limit, int lease_ms, PGresult **res) WARN_UNUSED;
 /* Takes up to limit due deliveries; *res holds the calls. */
 int state_take(struct db *db, int owner, int limit, int lease_ms, PGresult **res) WARN_UNUSED;
+/* What one HTTP attempt gave, for the task's audit trail. */
+struct state_attempt {
+    long http_status;      /* 0 when no answer came */
+    long long duration_ms;
+};
+
 /* A call answered 2xx; cancel_action is a normalized action JSON or NULL. */
-int state_done(struct db *db, long long delivery_id, const char *cancel_action) WARN_UNUSED;
+int state_done(struct db *db, long long delivery_id, const char *cancel_action,
+               const struct state_attempt *a) WARN_UNUSED;
 /* A call failed: retry after retry_ms, or for good when retry_ms < 0. */
-int state_failed(struct db *db, long long delivery_id, const char *error,
-                 int retry_ms) WARN_UNUSED;
+int state_failed(struct db *db, long long delivery_id, const char *error, int retry_ms,
+                 const struct state_attempt *a) WARN_UNUSED;
 /* Fails Running tasks whose heartbeat timed out; *n how many. */
 int state_expire(struct db *db, int limit, int *n) WARN_UNUSED;
 /* Re-queues deliveries of dead workers and expired leases; *n how many. */

@@ -56,6 +56,23 @@ int main(void)
     CHECK(load_with("TASKRUNNER_LOG_LEVEL", "loud", &cfg, CFG_WORKER) < 0);
     CHECK(load_with("TASKRUNNER_PUBLIC_URL", "ftp://x", &cfg, CFG_WORKER) < 0);
     CHECK(load_with("TASKRUNNER_PAGE_SIZE_DEFAULT", "500", &cfg, CFG_FCGI) < 0);
+    /* The webhook allow-list must be CIDRs. */
+    CHECK(load_with("TASKRUNNER_WEBHOOK_ALLOW_CIDRS", "127.0.0.0/8,::1/128", &cfg, CFG_WORKER) == 0);
+    CHECK_STR(cfg.webhook_allow_cidrs, "127.0.0.0/8,::1/128");
+    cfg_cleanup(&cfg);
+    CHECK(load_with("TASKRUNNER_WEBHOOK_ALLOW_CIDRS", "127.0.0.0/33", &cfg, CFG_WORKER) < 0);
+    /* API tokens need a callback secret of 16 characters or more. */
+    CHECK(load_with("TASKRUNNER_API_TOKENS", "ci:0123456789abcdef:write", &cfg, CFG_FCGI) < 0);
+    setenv("TASKRUNNER_CALLBACK_SECRET", "too-short", 1);
+    CHECK(load_with("TASKRUNNER_API_TOKENS_FILE", "/nonexistent", &cfg, CFG_WORKER) < 0);
+    setenv("TASKRUNNER_CALLBACK_SECRET", "0123456789abcdef", 1);
+    CHECK(load_with("TASKRUNNER_API_TOKENS", "ci:0123456789abcdef:write", &cfg, CFG_FCGI) == 0);
+    CHECK(cfg_auth_enabled(&cfg));
+    cfg_cleanup(&cfg);
+    unsetenv("TASKRUNNER_CALLBACK_SECRET");
+    CHECK(cfg_load(&cfg, CFG_BOTH) == 0);
+    CHECK(!cfg_auth_enabled(&cfg));
+    cfg_cleanup(&cfg);
     /* A setting of the other program is not read (nor refused). */
     CHECK(load_with("TASKRUNNER_MAX_INFLIGHT", "zero", &cfg, CFG_FCGI) == 0);
     cfg_cleanup(&cfg);
