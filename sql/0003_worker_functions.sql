@@ -342,6 +342,30 @@ BEGIN
 END
 $$;
 
+-- The outcomes of many calls at once (a JSON array of {"id", "ok", "http",
+-- "ms", and "cancel_action" or "error" and "retry_ms"}), in one transaction:
+-- the worker records everything that finished in one pass of its loop with
+-- one round trip. Taken in delivery order so that concurrent callers lock in
+-- the same order.
+CREATE FUNCTION tr_record_outcomes(p_outcomes jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    o jsonb;
+BEGIN
+    FOR o IN SELECT e FROM jsonb_array_elements(p_outcomes) AS e ORDER BY (e ->> 'id')::bigint
+    LOOP
+        IF (o ->> 'ok')::boolean THEN
+            PERFORM tr_delivery_done((o ->> 'id')::bigint, nullif(o -> 'cancel_action', 'null'),
+                                     (o ->> 'http')::integer, (o ->> 'ms')::integer);
+        ELSE
+            PERFORM tr_delivery_failed((o ->> 'id')::bigint, o ->> 'error',
+                                       (o ->> 'retry_ms')::integer,
+                                       (o ->> 'http')::integer, (o ->> 'ms')::integer);
+        END IF;
+    END LOOP;
+END
+$$;
+
 -- Fails up to p_limit Running tasks whose heartbeat is older than their
 -- timeout, firing their failure and cancel actions. Returns how many.
 CREATE FUNCTION tr_expire_tasks(p_limit integer) RETURNS integer

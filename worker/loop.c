@@ -49,6 +49,7 @@ struct worker {
     bool handing_back;       /* shutdown: failed calls go back to the queue at once */
     long long next_expire_ms, next_recover_ms, next_poll_ms, next_flush_ms;
     struct metrics *metrics; /* this worker's counts not yet in the totals */
+    struct state_outcomes outcomes; /* finished calls not yet recorded */
 };
 
 /* A monotonic clock in microseconds, for the loop's own timing. */
@@ -118,8 +119,7 @@ static void on_call_done(void *ctx, const struct call_result *res)
         char *action = res->is_start ? registered_cancel_action(res->body) : NULL;
         log_debug("%s call answered %ld in %lld ms", res->trigger, res->http_status,
                   res->elapsed_ms);
-        if (state_done(&w->db, res->delivery_id, action, &attempt) < 0)
-            log_warn("outcome not recorded; the call will be made again when its lease ends");
+        state_outcome_done(&w->outcomes, res->delivery_id, action, &attempt);
         free(action);
     } else {
         int retry = -1;
@@ -129,9 +129,8 @@ static void on_call_done(void *ctx, const struct call_result *res)
             retry = backoff_ms(w->cfg, res->attempts);
         log_info("%s call failed (attempt %d): %s; %s", res->trigger, res->attempts, res->error,
                  retry >= 0 ? "will retry" : "giving up");
-        if (state_failed(&w->db, res->delivery_id, res->error, retry, &attempt) < 0)
-            log_warn("outcome not recorded; the call will be made again when its lease ends");
-        else if (retry >= 0)
+        state_outcome_failed(&w->outcomes, res->delivery_id, res->error, retry, &attempt);
+        if (retry >= 0)
             w->next_poll_ms = min_ll(w->next_poll_ms, util_mono_ms() + retry);
     }
     log_set_context(NULL);
@@ -149,8 +148,7 @@ static void start_calls(struct worker *w, PGresult *res)
         log_set_context("delivery=%lld task=%s", c.delivery_id, c.task_id);
         if (rc < 0 || deliver_start(w->deliver, &c, &error) < 0) {
             log_warn("call %lld cannot be made: %s", c.delivery_id, error);
-            if (state_failed(&w->db, c.delivery_id, error, -1, &none) < 0)
-                log_warn("could not record that call %lld failed", c.delivery_id);
+            state_outcome_failed(&w->outcomes, c.delivery_id, error, -1, &none);
         }
         log_set_context(NULL);
         call_cleanup(&c);
@@ -301,6 +299,8 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
     if (nfds == 2 && (fds[1].revents & CURL_WAIT_POLLIN))
         drain_notifications(w);
     deliver_collect(w->deliver, on_call_done, w);
+    if (state_outcomes_flush(&w->db, &w->outcomes) < 0)
+        log_warn("could not record the outcomes of finished calls");
     busy_us += mono_us() - busy_from;
     metrics_observe(w->metrics, METRIC_LOOP_DURATION, NULL, metrics_loop_buckets,
                     metrics_loop_buckets_n, (double)busy_us / 1e6);
@@ -325,9 +325,12 @@ int loop_run(const struct config *cfg, int signal_fd)
         log_info("handing back %d calls still in flight", deliver_inflight(w.deliver));
         w.handing_back = true;
         deliver_abort_all(w.deliver, on_call_done, &w);
+        if (state_outcomes_flush(&w.db, &w.outcomes) < 0)
+            log_warn("could not hand back the calls in flight; their leases will");
     }
     flush_metrics(&w, -1);
     metrics_free(w.metrics);
+    state_outcomes_cleanup(&w.outcomes);
     deliver_free(w.deliver);
     db_cleanup(&w.db);
     log_info("worker stopped");

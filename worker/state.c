@@ -9,15 +9,17 @@
 #include "log.h"
 
 static const char SQL_LISTEN[] = "LISTEN taskrunner";
+/* The worker's bookkeeping may commit asynchronously: what a PostgreSQL
+ * crash could lose of it is redone (a claim or a call is made again; delivery
+ * is at least once), and the commits no longer wait for the disk. Writes the
+ * API acknowledged to clients stay synchronous (the responders' sessions). */
+static const char SQL_ASYNC_COMMIT[] = "SET synchronous_commit = off";
 static const char SQL_LOCK_OWNER[] =
     "SELECT pg_try_advisory_lock(tr_worker_lock_class(), $1::integer)";
 static const char SQL_CLAIM[] = "SELECT * FROM tr_claim($1::integer, $2::integer, $3::integer)";
 static const char SQL_TAKE[] =
     "SELECT * FROM tr_take_deliveries($1::integer, $2::integer, $3::integer)";
-static const char SQL_DONE[] =
-    "SELECT tr_delivery_done($1::bigint, $2::jsonb, $3::integer, $4::integer)";
-static const char SQL_FAILED[] =
-    "SELECT tr_delivery_failed($1::bigint, $2, $3::integer, $4::integer, $5::integer)";
+static const char SQL_OUTCOMES[] = "SELECT tr_record_outcomes($1::jsonb)";
 static const char SQL_EXPIRE[] = "SELECT tr_expire_tasks($1::integer)";
 static const char SQL_RECOVER[] = "SELECT tr_recover_deliveries()";
 static const char SQL_NEXT_DUE[] = "SELECT tr_next_due_ms($1::integer)";
@@ -49,6 +51,9 @@ int state_prepare_session(struct db *db, int *owner)
 {
     PGresult *res;
     if (state_query(db, "LISTEN", SQL_LISTEN, 0, NULL, &res) < 0)
+        return -1;
+    PQclear(res);
+    if (state_query(db, "asynchronous commit", SQL_ASYNC_COMMIT, 0, NULL, &res) < 0)
         return -1;
     PQclear(res);
     /* A random id; taken again if another live worker happens to hold it. */
@@ -91,35 +96,66 @@ int state_take(struct db *db, int owner, int limit, int lease_ms, PGresult **res
     return state_calls(db, "take deliveries", SQL_TAKE, owner, limit, lease_ms, res);
 }
 
-int state_done(struct db *db, long long delivery_id, const char *cancel_action,
-               const struct state_attempt *a)
+void state_outcomes_init(struct state_outcomes *o)
 {
-    char id[24], code[16], ms[24];
-    snprintf(id, sizeof id, "%lld", delivery_id);
-    snprintf(code, sizeof code, "%ld", a->http_status);
-    snprintf(ms, sizeof ms, "%lld", a->duration_ms);
-    const char *params[] = {id, cancel_action, code, ms};
-    PGresult *res;
-    if (state_query(db, "delivery done", SQL_DONE, 4, params, &res) < 0)
-        return -1;
-    PQclear(res);
-    return 0;
+    o->list = NULL;
+    o->n = 0;
 }
 
-int state_failed(struct db *db, long long delivery_id, const char *error, int retry_ms,
-                 const struct state_attempt *a)
+void state_outcomes_cleanup(struct state_outcomes *o)
 {
-    char id[24], retry[16], code[16], ms[24];
-    snprintf(id, sizeof id, "%lld", delivery_id);
-    snprintf(retry, sizeof retry, "%d", retry_ms);
-    snprintf(code, sizeof code, "%ld", a->http_status);
-    snprintf(ms, sizeof ms, "%lld", a->duration_ms);
-    const char *params[] = {id, error, retry_ms >= 0 ? retry : NULL, code, ms};
+    json_object_put(o->list);
+    state_outcomes_init(o);
+}
+
+static json_object *outcome_new(struct state_outcomes *o, long long delivery_id,
+                                const struct state_attempt *a)
+{
+    if (!o->list)
+        o->list = json_object_new_array();
+    json_object *x = json_object_new_object();
+    json_object_object_add(x, "id", json_object_new_int64(delivery_id));
+    json_object_object_add(x, "http", json_object_new_int64(a->http_status));
+    json_object_object_add(x, "ms", json_object_new_int64(a->duration_ms));
+    json_object_array_add(o->list, x);
+    o->n++;
+    return x;
+}
+
+void state_outcome_done(struct state_outcomes *o, long long delivery_id,
+                        const char *cancel_action, const struct state_attempt *a)
+{
+    json_object *x = outcome_new(o, delivery_id, a);
+    json_object_object_add(x, "ok", json_object_new_boolean(1));
+    json_object *action = cancel_action ? json_tokener_parse(cancel_action) : NULL;
+    if (action)
+        json_object_object_add(x, "cancel_action", action);
+}
+
+void state_outcome_failed(struct state_outcomes *o, long long delivery_id, const char *error,
+                          int retry_ms, const struct state_attempt *a)
+{
+    json_object *x = outcome_new(o, delivery_id, a);
+    json_object_object_add(x, "ok", json_object_new_boolean(0));
+    json_object_object_add(x, "error", json_object_new_string(error ? error : "unknown error"));
+    if (retry_ms >= 0)
+        json_object_object_add(x, "retry_ms", json_object_new_int(retry_ms));
+}
+
+int state_outcomes_flush(struct db *db, struct state_outcomes *o)
+{
+    if (o->n == 0)
+        return 0;
+    const char *params[] = {json_object_to_json_string_ext(o->list, JSON_C_TO_STRING_PLAIN)};
     PGresult *res;
-    if (state_query(db, "delivery failed", SQL_FAILED, 5, params, &res) < 0)
-        return -1;
-    PQclear(res);
-    return 0;
+    int rc = state_query(db, "record outcomes", SQL_OUTCOMES, 1, params, &res);
+    if (rc == 0)
+        PQclear(res);
+    else
+        log_warn("%d outcomes not recorded; those calls are made again when their lease ends",
+                 o->n);
+    state_outcomes_cleanup(o);
+    return rc;
 }
 
 int state_expire(struct db *db, int limit, int *n)

@@ -6,6 +6,7 @@
 #ifndef TR_STATE_H
 #define TR_STATE_H
 
+#include <json-c/json.h>
 #include <libpq-fe.h>
 
 #include "db.h"
@@ -26,12 +27,26 @@ struct state_attempt {
     long long duration_ms;
 };
 
+/* Outcomes of finished calls, gathered during one pass of the loop and
+ * recorded together: one round trip and one transaction for all of them. */
+struct state_outcomes {
+    json_object *list; /* array of outcome objects, or NULL when empty */
+    int n;
+};
+
+void state_outcomes_init(struct state_outcomes *o);
+void state_outcomes_cleanup(struct state_outcomes *o);
 /* A call answered 2xx; cancel_action is a normalized action JSON or NULL. */
-int state_done(struct db *db, long long delivery_id, const char *cancel_action,
-               const struct state_attempt *a) WARN_UNUSED;
+void state_outcome_done(struct state_outcomes *o, long long delivery_id,
+                        const char *cancel_action, const struct state_attempt *a);
 /* A call failed: retry after retry_ms, or for good when retry_ms < 0. */
-int state_failed(struct db *db, long long delivery_id, const char *error, int retry_ms,
-                 const struct state_attempt *a) WARN_UNUSED;
+void state_outcome_failed(struct state_outcomes *o, long long delivery_id, const char *error,
+                          int retry_ms, const struct state_attempt *a);
+/* Records every gathered outcome and empties o. When the database cannot be
+ * reached they are dropped: the calls are made again once their lease ends
+ * (delivery is at least once). */
+int state_outcomes_flush(struct db *db, struct state_outcomes *o) WARN_UNUSED;
+
 /* Fails Running tasks whose heartbeat timed out; *n how many. */
 int state_expire(struct db *db, int limit, int *n) WARN_UNUSED;
 /* Re-queues deliveries of dead workers and expired leases; *n how many. */
