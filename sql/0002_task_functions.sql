@@ -12,8 +12,10 @@
 -- task_events, and count them in metric_counters, in the same transaction.
 
 -- RFC 3339 in UTC with microseconds, as the API writes timestamps.
+-- STABLE, not IMMUTABLE (AT TIME ZONE depends on settings): a function that
+-- claims more than its body allows is never inlined, and costs a call per use.
 CREATE FUNCTION tr_ts(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
@@ -243,31 +245,66 @@ CREATE TRIGGER tasks_updated AFTER UPDATE ON tasks
     REFERENCING OLD TABLE AS old_tasks NEW TABLE AS new_tasks
     FOR EACH STATEMENT EXECUTE FUNCTION tr_tasks_updated();
 
--- The full task object of GET /tasks/{id}. PL/pgSQL rather than SQL so that
--- its plans are cached for the session instead of made on every call.
-CREATE FUNCTION tr_task_json(t tasks) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN json_build_object(
+-- The full task object of GET /tasks/{id}, from the task row and what is
+-- stored beside it: its actions, its dependencies (JSON arrays) and the
+-- requester of its batch. The one definition of the shape; tr_task_json
+-- (one task) and tr_batch_tasks_json (a whole batch, set-based) feed it.
+CREATE FUNCTION tr_task_object(t tasks, p_actions json, p_dependencies json, p_requester text)
+RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
         'id', t.id, 'local_id', t.local_id, 'name', t.name, 'kind', t.kind,
         'status', t.status, 'priority', t.priority, 'timeout', t.timeout,
         'metadata', t.metadata, 'rules', t.rules,
-        'actions', coalesce((SELECT json_agg(json_build_object(
-                                 'id', a.id, 'kind', a.kind, 'trigger', a.trigger,
-                                 'condition', a.condition, 'params', a.params)
-                             ORDER BY a.position)
-                             FROM actions a WHERE a.task_id = t.id), '[]'),
-        'dependencies', coalesce((SELECT json_agg(json_build_object(
-                                      'id', l.parent_id, 'requires_success', l.requires_success)
-                                  ORDER BY p.seq)
-                                  FROM task_links l JOIN tasks p ON p.id = l.parent_id
-                                  WHERE l.child_id = t.id), '[]'),
+        'actions', coalesce(p_actions, '[]'), 'dependencies', coalesce(p_dependencies, '[]'),
         'created_at', tr_ts(t.created_at), 'started_at', tr_ts(t.started_at),
         'ended_at', tr_ts(t.ended_at), 'last_updated', tr_ts(t.last_updated),
         'success', t.success, 'failures', t.failures, 'failure_reason', t.failure_reason,
-        'batch_id', t.batch_id,
-        'requester', (SELECT b.requester FROM batches b WHERE b.id = t.batch_id));
+        'batch_id', t.batch_id, 'requester', p_requester)
+$$;
+
+CREATE FUNCTION tr_action_json(a actions) RETURNS json
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
+                             'condition', a.condition, 'params', a.params)
+$$;
+
+-- One task. PL/pgSQL rather than SQL so that its plans are cached for the
+-- session instead of made on every call.
+CREATE FUNCTION tr_task_json(t tasks) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN tr_task_object(t,
+        (SELECT json_agg(tr_action_json(a) ORDER BY a.position)
+         FROM actions a WHERE a.task_id = t.id),
+        (SELECT json_agg(json_build_object('id', l.parent_id,
+                                           'requires_success', l.requires_success)
+                         ORDER BY p.seq)
+         FROM task_links l JOIN tasks p ON p.id = l.parent_id WHERE l.child_id = t.id),
+        (SELECT b.requester FROM batches b WHERE b.id = t.batch_id));
 END
+$$;
+
+-- Every task of a batch, in creation order, as a JSON array: the answer of
+-- POST /tasks. Set-based (one pass over each table) rather than one
+-- tr_task_json per task, which costs a few lookups per task.
+CREATE FUNCTION tr_batch_tasks_json(p_batch uuid) RETURNS json
+LANGUAGE sql STABLE AS $$
+    WITH t AS (
+        SELECT * FROM tasks WHERE batch_id = p_batch
+    ), a AS (
+        SELECT a.task_id, json_agg(tr_action_json(a) ORDER BY a.position) AS list
+        FROM actions a JOIN t ON t.id = a.task_id GROUP BY a.task_id
+    ), d AS (
+        SELECT l.child_id, json_agg(json_build_object('id', l.parent_id,
+                                                      'requires_success', l.requires_success)
+                                    ORDER BY p.seq) AS list
+        FROM task_links l JOIN t ON t.id = l.child_id JOIN tasks p ON p.id = l.parent_id
+        GROUP BY l.child_id
+    )
+    SELECT coalesce(json_agg(tr_task_object(t, a.list, d.list, b.requester) ORDER BY t.seq), '[]')
+    FROM t JOIN batches b ON b.id = t.batch_id
+    LEFT JOIN a ON a.task_id = t.id LEFT JOIN d ON d.child_id = t.id
 $$;
 
 -- The summary object of GET /tasks.
@@ -497,8 +534,7 @@ BEGIN
         END LOOP;
     END IF;
 
-    SELECT coalesce(json_agg(tr_task_json(x) ORDER BY x.seq), '[]')::text INTO body
-    FROM tasks x WHERE x.batch_id = p_batch;
+    body := tr_batch_tasks_json(p_batch)::text;
     code := CASE WHEN body = '[]' THEN 204 ELSE 201 END;
     batch_id := p_batch;
 
