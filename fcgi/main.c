@@ -39,7 +39,10 @@ struct responder_thread {
 /* Set by the main thread when a stop signal arrives. */
 static atomic_bool stopping;
 
-static void serve_one(struct responder_thread *t, FCGX_Request *fcgx, struct db *db)
+/* Serves one request. Returns whether it may have made work for the
+ * workers (a 2xx answer to a change; not to PUT, which only counts progress),
+ * so that they are woken. */
+static bool serve_one(struct responder_thread *t, FCGX_Request *fcgx, struct db *db)
 {
     struct request r;
     long long started = util_now_us();
@@ -49,8 +52,11 @@ static void serve_one(struct responder_thread *t, FCGX_Request *fcgx, struct db 
     long long took_us = util_now_us() - started;
     observe_request(t->observe, &r, (double)took_us / 1e6);
     log_debug("%s %s -> %d in %.3f ms", r.method, r.path, r.status, (double)took_us / 1000.0);
+    bool changed = r.status >= 200 && r.status < 300 && strcmp(r.method, "GET") != 0 &&
+                   strcmp(r.method, "HEAD") != 0 && strcmp(r.method, "PUT") != 0;
     request_cleanup(&r);
     log_set_context(NULL);
+    return changed;
 }
 
 static void *responder_main(void *arg)
@@ -59,14 +65,20 @@ static void *responder_main(void *arg)
     FCGX_Request fcgx;
     struct db db;
     db_init(&db, t->cfg->database_url);
+    /* The database functions leave the NOTIFY to us (see tr_wake). */
+    db_set_session_setup(&db, "SET taskrunner.defer_notify = on");
     if (FCGX_InitRequest(&fcgx, 0, 0) != 0)
         fatal("could not initialise a FastCGI request");
     while (!atomic_load(&stopping)) {
         if (FCGX_Accept_r(&fcgx) < 0)
             break;
         atomic_store(&t->busy, true);
-        serve_one(t, &fcgx, &db);
+        bool changed = serve_one(t, &fcgx, &db);
         FCGX_Finish_r(&fcgx);
+        /* After the answer is out, in a transaction that writes nothing, so
+         * it never holds the notify lock while waiting for the disk. */
+        if (changed && db_notify_workers(&db) < 0)
+            log_warn("could not wake the workers; their poll will find the work");
         atomic_store(&t->busy, false);
     }
     db_cleanup(&db);

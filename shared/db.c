@@ -12,6 +12,8 @@
 
 enum { DB_MAX_TRIES = 4 };
 
+static const char SQL_NOTIFY_WORKERS[] = "SELECT pg_notify('taskrunner', 'work')";
+
 static void db_connect(struct db *db)
 {
     /* Short connect timeout: while PostgreSQL is down a request must get its
@@ -26,6 +28,16 @@ static void db_connect(struct db *db)
         log_warn("database connection failed: %s", PQerrorMessage(db->conn));
         PQfinish(db->conn);
         db->conn = NULL;
+        return;
+    }
+    if (db->session_setup) {
+        PGresult *r = PQexec(db->conn, db->session_setup);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            log_warn("database session setup failed: %s", PQerrorMessage(db->conn));
+            PQfinish(db->conn);
+            db->conn = NULL;
+        }
+        PQclear(r);
     }
 }
 
@@ -34,7 +46,22 @@ void db_init(struct db *db, const char *dsn)
     db->dsn = xstrdup(dsn);
     db->conn = NULL;
     db->generation = 0;
-    db_connect(db);
+    db->session_setup = NULL;
+}
+
+void db_set_session_setup(struct db *db, const char *sql)
+{
+    db->session_setup = sql;
+}
+
+int db_notify_workers(struct db *db)
+{
+    PGresult *res;
+    struct db_error err;
+    if (db_query(db, SQL_NOTIFY_WORKERS, 0, NULL, &res, &err) < 0)
+        return -1;
+    PQclear(res);
+    return 0;
 }
 
 void db_cleanup(struct db *db)

@@ -14,6 +14,7 @@
 struct db {
     PGconn *conn;   /* NULL or the current connection */
     char *dsn;
+    const char *session_setup; /* run on every new connection (static text), or NULL */
     unsigned generation; /* counts connections made: session state (LISTEN,
                             session locks) must be set up again when it changes */
 };
@@ -26,9 +27,13 @@ struct db_error {
     const char *message;
 };
 
-/* Prepares db for dsn (copied) and tries to connect; a failed connection is
- * retried by the next query, so this only fails on bad input. */
+/* Prepares db for dsn (copied); it connects on its first query, and again
+ * whenever the connection is lost. */
 void db_init(struct db *db, const char *dsn);
+/* SQL (static text, no parameters) run on each new connection, e.g. SET. */
+void db_set_session_setup(struct db *db, const char *sql);
+/* Wakes the workers (NOTIFY taskrunner) in a transaction of its own. */
+int db_notify_workers(struct db *db) WARN_UNUSED;
 void db_cleanup(struct db *db);
 /* Whether the connection is up, reconnecting if it is not. */
 bool db_connected(struct db *db);

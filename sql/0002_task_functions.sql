@@ -35,6 +35,21 @@ BEGIN
 END
 $$;
 
+-- Wakes the workers (NOTIFY taskrunner) when the transaction commits. A
+-- responder session sets taskrunner.defer_notify and sends the NOTIFY itself
+-- right after its commit instead: a transaction that notifies holds a
+-- database-wide lock from its commit's start to its end, so notifying commits
+-- that wait for the disk would be made one at a time. The change itself is
+-- durable either way, and a lost wake-up is covered by the workers' poll.
+CREATE FUNCTION tr_wake() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('taskrunner.defer_notify', true), '') <> 'on' THEN
+        PERFORM pg_notify('taskrunner', 'work');
+    END IF;
+END
+$$;
+
 CREATE FUNCTION tr_actor() RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(nullif(current_setting('taskrunner.actor', true), ''), 'system')
@@ -429,7 +444,7 @@ BEGIN
                                array_agg(p.value::text::bigint))
         FROM jsonb_each(v_prop) AS p;
     END IF;
-    PERFORM pg_notify('taskrunner', 'work');
+    PERFORM tr_wake();
 END
 $$;
 
@@ -543,7 +558,7 @@ BEGIN
         WHERE k.requester = p_requester AND k.key = p_idem_key;
     END IF;
     IF EXISTS (SELECT 1 FROM tasks x WHERE x.batch_id = p_batch AND x.status = 'Pending') THEN
-        PERFORM pg_notify('taskrunner', 'work');
+        PERFORM tr_wake();
     END IF;
 END
 $$;
@@ -692,7 +707,7 @@ BEGIN
     UPDATE tasks SET status = CASE WHEN open_parents = 0 THEN 'Pending' ELSE 'Waiting' END,
                      last_updated = now()
     WHERE id = p_id;
-    PERFORM pg_notify('taskrunner', 'work');
+    PERFORM tr_wake();
     SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
 END
 $$;

@@ -275,7 +275,7 @@ BEGIN
         IF v_status = 'Canceled' THEN
             INSERT INTO deliveries (task_id, action_id, trigger, outcome)
             VALUES (d.task_id, v_action, 'Cancel', 'Canceled');
-            PERFORM pg_notify('taskrunner', 'work');
+            PERFORM tr_wake();
         END IF;
     END IF;
 END
@@ -511,7 +511,7 @@ BEGIN
     PERFORM tr_task_event(d.task_id, 'replay', v_status, v_status, jsonb_build_object(
         'delivery_id', d.id, 'trigger', d.trigger, 'attempts', d.attempts,
         'last_error', d.last_error));
-    PERFORM pg_notify('taskrunner', 'work');
+    PERFORM tr_wake();
     code := 202;
 END
 $$;
