@@ -301,25 +301,22 @@ END
 $$;
 
 -- Every task of a batch, in creation order, as a JSON array: the answer of
--- POST /tasks. Set-based (one pass over each table) rather than one
--- tr_task_json per task, which costs a few lookups per task.
+-- POST /tasks. One SQL statement (no per-task PL/pgSQL call); each task's
+-- actions and dependencies are correlated lookups on their task-id indexes,
+-- so the cost follows the batch, never the size of the tables (a join here
+-- was once planned as a scan of every action).
 CREATE FUNCTION tr_batch_tasks_json(p_batch uuid) RETURNS json
 LANGUAGE sql STABLE AS $$
-    WITH t AS (
-        SELECT * FROM tasks WHERE batch_id = p_batch
-    ), a AS (
-        SELECT a.task_id, json_agg(tr_action_json(a) ORDER BY a.position) AS list
-        FROM actions a JOIN t ON t.id = a.task_id GROUP BY a.task_id
-    ), d AS (
-        SELECT l.child_id, json_agg(json_build_object('id', l.parent_id,
-                                                      'requires_success', l.requires_success)
-                                    ORDER BY p.seq) AS list
-        FROM task_links l JOIN t ON t.id = l.child_id JOIN tasks p ON p.id = l.parent_id
-        GROUP BY l.child_id
-    )
-    SELECT coalesce(json_agg(tr_task_object(t, a.list, d.list, b.requester) ORDER BY t.seq), '[]')
-    FROM t JOIN batches b ON b.id = t.batch_id
-    LEFT JOIN a ON a.task_id = t.id LEFT JOIN d ON d.child_id = t.id
+    SELECT coalesce(json_agg(tr_task_object(t,
+               (SELECT json_agg(tr_action_json(a) ORDER BY a.position)
+                FROM actions a WHERE a.task_id = t.id),
+               (SELECT json_agg(json_build_object('id', l.parent_id,
+                                                  'requires_success', l.requires_success)
+                                ORDER BY p.seq)
+                FROM task_links l JOIN tasks p ON p.id = l.parent_id WHERE l.child_id = t.id),
+               b.requester) ORDER BY t.seq), '[]')
+    FROM tasks t JOIN batches b ON b.id = t.batch_id
+    WHERE t.batch_id = p_batch
 $$;
 
 -- The summary object of GET /tasks.
