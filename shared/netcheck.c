@@ -206,10 +206,7 @@ int netcheck_parse_list(const char *spec, struct netcheck_list *out, char *err, 
     while (*p) {
         size_t len = strcspn(p, ",");
         const char *s = p, *e = p + len;
-        while (s < e && isspace((unsigned char)*s))
-            s++;
-        while (e > s && isspace((unsigned char)e[-1]))
-            e--;
+        util_trim(&s, &e);
         if (e > s) {
             struct netcheck_cidr c;
             if (parse_cidr(s, (size_t)(e - s), &c) < 0) {

@@ -93,10 +93,7 @@ int tokens_parse(const char *spec, struct token_list *list, char *err, size_t er
     while (*p) {
         size_t len = strcspn(p, ",\n#");
         const char *s = p, *e = p + len;
-        while (s < e && isspace((unsigned char)*s))
-            s++;
-        while (e > s && isspace((unsigned char)e[-1]))
-            e--;
+        util_trim(&s, &e);
         if (e > s) {
             struct api_token t;
             memset(&t, 0, sizeof t);

@@ -3,6 +3,7 @@
  */
 #include "util.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,14 @@ void strbuf_addf(struct strbuf *b, const char *fmt, ...)
     va_end(ap);
     strbuf_adds(b, s);
     free(s);
+}
+
+void util_trim(const char **start, const char **end)
+{
+    while (*start < *end && isspace((unsigned char)**start))
+        (*start)++;
+    while (*end > *start && isspace((unsigned char)(*end)[-1]))
+        (*end)--;
 }
 
 long long util_now_us(void)

@@ -30,6 +30,10 @@ void strbuf_add(struct strbuf *b, const char *s, size_t n);
 void strbuf_adds(struct strbuf *b, const char *s);
 void strbuf_addf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Narrows [*start, *end) to leave out leading and trailing whitespace (an
+ * item of a comma-separated setting). */
+void util_trim(const char **start, const char **end);
+
 /* Current wall-clock time in microseconds and a monotonic clock in ms. */
 long long util_now_us(void);
 long long util_mono_ms(void);

@@ -26,6 +26,13 @@ int main(void)
     CHECK_STR(s, "t/00007");
     free(s);
     CHECK(xstrdup(NULL) == NULL);
+    const char *item = "  a b \t", *start = item, *end = item + strlen(item);
+    util_trim(&start, &end);
+    CHECK_INT((long long)(start - item), 2);
+    CHECK_INT((long long)(end - start), 3);
+    const char *blank = " \t ", *bs = blank, *be = blank + strlen(blank);
+    util_trim(&bs, &be);
+    CHECK(bs == be);
     long long a = util_mono_ms(), c = util_mono_ms();
     CHECK(c >= a);
     return check_exit();
