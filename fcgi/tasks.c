@@ -155,7 +155,7 @@ void tasks_list(struct request *r, const char *unused)
     const char *params[] = {status, q.kind, q.name, q.batch_id, meta ? json_plain(meta) : NULL,
                             page.limit, page.offset};
     struct db_error err;
-    if (db_query(r->db, SQL_LIST, 7, params, &res, &err) < 0) {
+    if (db_query_unprepared(r->db, SQL_LIST, 7, params, &res, &err) < 0) {
         reply_db_error(r, &err);
         goto out;
     }

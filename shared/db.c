@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,6 +25,7 @@ static void db_connect(struct db *db)
         PQfinish(db->conn);
     db->conn = PQconnectdbParams(keys, values, 1);
     db->generation++;
+    db->n_prepared = 0;
     if (PQstatus(db->conn) != CONNECTION_OK) {
         log_warn("database connection failed: %s", PQerrorMessage(db->conn));
         PQfinish(db->conn);
@@ -47,6 +49,7 @@ void db_init(struct db *db, const char *dsn)
     db->conn = NULL;
     db->generation = 0;
     db->session_setup = NULL;
+    db->n_prepared = 0;
 }
 
 void db_set_session_setup(struct db *db, const char *sql)
@@ -135,16 +138,65 @@ static bool db_retryable(const char *state)
     return state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
 }
 
-int db_query(struct db *db, const char *sql, int n, const char *const *params, PGresult **res,
-             struct db_error *err)
+/* Statement names are "tr" and the index of their text in db->prepared. */
+static void db_statement_name(char *name, size_t size, int index)
 {
+    snprintf(name, size, "tr%d", index);
+}
+
+/* Runs sql as the statement prepared for it, preparing it first if this
+ * connection has not; unprepared when the table of statements is full. A
+ * failed preparation is answered like a failed execution (same result). */
+static PGresult *db_exec(struct db *db, const char *sql, int n, const char *const *params,
+                         bool prepare)
+{
+    char name[16];
+    int index = 0;
+    if (!prepare)
+        return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+    while (index < db->n_prepared && db->prepared[index] != sql)
+        index++;
+    if (index == db->n_prepared) {
+        if (index == DB_PREPARED_MAX)
+            return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+        db_statement_name(name, sizeof name, index);
+        PGresult *prep = PQprepare(db->conn, name, sql, n, NULL);
+        if (PQresultStatus(prep) != PGRES_COMMAND_OK)
+            return prep;
+        PQclear(prep);
+        db->prepared[db->n_prepared++] = sql;
+    }
+    db_statement_name(name, sizeof name, index);
+    return PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
+}
+
+/* Drops every prepared statement of the connection (they are made again on
+ * their next use). */
+static void db_forget_prepared(struct db *db)
+{
+    PGresult *r = PQexec(db->conn, "DEALLOCATE ALL");
+    PQclear(r);
+    db->n_prepared = 0;
+}
+
+/* "cached plan must not change result type" (0A000) and an unknown
+ * statement (26000): the prepared statements no longer match the schema. */
+static bool db_plan_outdated(const char *state)
+{
+    return state && (strcmp(state, "0A000") == 0 || strcmp(state, "26000") == 0);
+}
+
+static int db_run(struct db *db, const char *sql, int n, const char *const *params,
+                  bool prepare, PGresult **res, struct db_error *err)
+{
+    bool prepared_again = false;
     *res = NULL;
     for (int attempt = 0; attempt < DB_MAX_TRIES; attempt++) {
         if (!db_connected(db)) {
             db_map_error(NULL, err);
             return -1;
         }
-        PGresult *r = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+        PGresult *r = db_exec(db, sql, n, params, prepare);
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             *res = r;
@@ -161,6 +213,14 @@ int db_query(struct db *db, const char *sql, int n, const char *const *params, P
             db_map_error(NULL, err);
             return -1;
         }
+        if (prepare && !prepared_again && db_plan_outdated(state)) {
+            prepared_again = true;
+            /* A migration changed what a prepared statement returns. */
+            log_warn("prepared statements outdated (%s), preparing again", state);
+            PQclear(r);
+            db_forget_prepared(db);
+            continue;
+        }
         if (db_retryable(state)) {
             log_warn("query failed (%s), trying again: %s", state, PQresultErrorMessage(r));
             PQclear(r);
@@ -175,4 +235,16 @@ int db_query(struct db *db, const char *sql, int n, const char *const *params, P
     }
     db_map_error(NULL, err);
     return -1;
+}
+
+int db_query(struct db *db, const char *sql, int n, const char *const *params, PGresult **res,
+             struct db_error *err)
+{
+    return db_run(db, sql, n, params, true, res, err);
+}
+
+int db_query_unprepared(struct db *db, const char *sql, int n, const char *const *params,
+                        PGresult **res, struct db_error *err)
+{
+    return db_run(db, sql, n, params, false, res, err);
 }

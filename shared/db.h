@@ -1,7 +1,8 @@
 /*
  * db: one libpq connection that reconnects by itself. Queries run with
- * parameters only (PQexecParams); a lost connection is re-established on the
- * next query, and an error is mapped to the HTTP status it means in one place.
+ * parameters only, as statements prepared once per connection; a lost
+ * connection is re-established on the next query, and an error is mapped to
+ * the HTTP status it means in one place.
  */
 #ifndef TR_DB_H
 #define TR_DB_H
@@ -11,12 +12,17 @@
 
 #include "util.h"
 
+enum { DB_PREPARED_MAX = 32 };
+
 struct db {
     PGconn *conn;   /* NULL or the current connection */
     char *dsn;
     const char *session_setup; /* run on every new connection (static text), or NULL */
     unsigned generation; /* counts connections made: session state (LISTEN,
                             session locks) must be set up again when it changes */
+    /* The statements prepared on conn: statement "trN" is prepared[N]. */
+    const char *prepared[DB_PREPARED_MAX];
+    int n_prepared;
 };
 
 /* Why a query failed: the HTTP status to answer (400, 404, 409, 503, 500),
@@ -38,12 +44,20 @@ void db_cleanup(struct db *db);
 /* Whether the connection is up, reconnecting if it is not. */
 bool db_connected(struct db *db);
 
-/* Runs sql with n text parameters (NULL entries are SQL NULL). Reconnects
+/* Runs sql with n text parameters (NULL entries are SQL NULL). sql must be
+ * static text: it is prepared on first use on each connection and known by
+ * its address afterwards (parsed and planned once, not on every request);
+ * beyond DB_PREPARED_MAX distinct texts it is sent unprepared. Reconnects
  * first when the connection was found closed, and retries deadlocks and
  * serialization failures (safe: every query is one statement, rolled back
  * whole). A connection lost mid-query is not retried: 503. On success
  * *res is the result (the caller PQclears it). */
 int db_query(struct db *db, const char *sql, int n, const char *const *params, PGresult **res,
              struct db_error *err) WARN_UNUSED;
+/* The same, parsed and planned on every call: for a query whose best plan
+ * depends on its parameters (optional filters), which a prepared statement's
+ * generic plan could not follow. */
+int db_query_unprepared(struct db *db, const char *sql, int n, const char *const *params,
+                        PGresult **res, struct db_error *err) WARN_UNUSED;
 
 #endif

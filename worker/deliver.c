@@ -297,6 +297,12 @@ void deliver_wait(struct deliver *d, struct curl_waitfd *extra, unsigned n_extra
     curl_multi_poll(d->multi, extra, n_extra, timeout_ms < 0 ? 0 : timeout_ms, &numfds);
 }
 
+void deliver_progress(struct deliver *d)
+{
+    int running;
+    curl_multi_perform(d->multi, &running);
+}
+
 /* Reports transfer t as ended with curl code rc, then frees it. */
 static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_done_fn done,
                    void *ctx)

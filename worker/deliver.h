@@ -42,6 +42,9 @@ int deliver_inflight(const struct deliver *d);
 /* Waits for transfer activity or one of the extra descriptors, at most
  * timeout_ms (curl_multi_poll). */
 void deliver_wait(struct deliver *d, struct curl_waitfd *extra, unsigned n_extra, int timeout_ms);
+/* Moves transfers along (connects, sends what can be sent) without
+ * waiting: new calls leave at once instead of after the worker's next query. */
+void deliver_progress(struct deliver *d);
 /* Moves transfers along and reports each finished one to done. */
 void deliver_collect(struct deliver *d, deliver_done_fn done, void *ctx);
 /* Stops every transfer in flight, reporting each as a retryable failure

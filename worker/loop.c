@@ -168,11 +168,14 @@ static void take_work(struct worker *w)
     int room = w->cfg->max_inflight - deliver_inflight(w->deliver);
     int want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
     if (want > 0 && state_claim(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
-        /* Any claim may leave more behind (rows another worker held). */
-        if (PQntuples(res) > 0)
+        /* A full claim may have left more behind. A short one took all
+         * there was: what it passed over is held by another worker or
+         * blocked by a rule, and a change to either wakes us again. */
+        if (PQntuples(res) == want)
             w->work_hint = true;
         start_calls(w, res);
         PQclear(res);
+        deliver_progress(w->deliver); /* on their way before the next query */
     }
     room = w->cfg->max_inflight - deliver_inflight(w->deliver);
     want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
