@@ -18,8 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -125,8 +123,8 @@ int main(void)
     log_init("taskrunner-fcgi", cfg.log_level);
     if (auth_init(&cfg) < 0)
         return 1;
-    if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK || FCGX_Init() != 0)
-        fatal("could not initialise libcurl or libfcgi");
+    if (FCGX_Init() != 0)
+        fatal("could not initialise libfcgi");
 
     /* Threads inherit this mask: only the main thread takes stop signals. */
     sigset_t stop_signals;
