@@ -117,6 +117,11 @@ int main(void)
     /* Threads spend their time waiting on PostgreSQL, so sharing two malloc
      * arenas costs nothing, while an arena per thread keeps memory resident. */
     mallopt(M_ARENA_MAX, 2);
+    /* Fixed thresholds: glibc would raise both after the first big free (up
+     * to 32 MB), keeping the megabytes of a batch's JSON in the heap, and
+     * malloc_trim() does not shrink the top of a thread's arena. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     log_init("taskrunner-fcgi", LOG_INFO);
     if (cfg_load(&cfg, CFG_FCGI) < 0)
         return 1;
