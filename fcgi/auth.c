@@ -10,7 +10,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,7 +150,7 @@ static int check_bearer(struct request *r, const char *header)
         return deny(r, 401, "malformed Authorization header: expected \"Bearer <token>\"",
                     ", error=\"invalid_request\"");
     const struct api_token *t = tokens_find(&api_tokens, presented);
-    OPENSSL_cleanse(buf, sizeof buf);
+    explicit_bzero(buf, sizeof buf);
     if (!t)
         return deny(r, 401, "unknown API token", ", error=\"invalid_token\"");
     r->actor = t->name;

@@ -18,8 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -119,14 +117,19 @@ int main(void)
     /* Threads spend their time waiting on PostgreSQL, so sharing two malloc
      * arenas costs nothing, while an arena per thread keeps memory resident. */
     mallopt(M_ARENA_MAX, 2);
+    /* Fixed thresholds: glibc would raise both after the first big free (up
+     * to 32 MB), keeping the megabytes of a batch's JSON in the heap, and
+     * malloc_trim() does not shrink the top of a thread's arena. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     log_init("taskrunner-fcgi", LOG_INFO);
     if (cfg_load(&cfg, CFG_FCGI) < 0)
         return 1;
     log_init("taskrunner-fcgi", cfg.log_level);
     if (auth_init(&cfg) < 0)
         return 1;
-    if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK || FCGX_Init() != 0)
-        fatal("could not initialise libcurl or libfcgi");
+    if (FCGX_Init() != 0)
+        fatal("could not initialise libfcgi");
 
     /* Threads inherit this mask: only the main thread takes stop signals. */
     sigset_t stop_signals;

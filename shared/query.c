@@ -3,30 +3,22 @@
  */
 #include "query.h"
 
-#include <curl/curl.h>
-#include <limits.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uriparser/Uri.h>
 
-/* Decodes n bytes of v ('+' and %XX) into a new string; NULL when the
- * result would hold a NUL byte. */
+/* Decodes n bytes of v ('+' and %XX; a broken escape stays as it is) into a
+ * new string; NULL when the result would hold a NUL byte. */
 static char *decode(const char *v, size_t n)
 {
-    if (n > INT_MAX / 2)
+    char *out = xmalloc(n + 1);
+    memcpy(out, v, n);
+    out[n] = '\0';
+    const char *end = uriUnescapeInPlaceExA(out, URI_TRUE, URI_BR_DONT_TOUCH);
+    if ((size_t)(end - out) != strlen(out)) {
+        free(out);
         return NULL;
-    /* '+' means space in a query string; curl decodes only %XX. */
-    char *raw = xmalloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        raw[i] = v[i] == '+' ? ' ' : v[i];
-    raw[n] = '\0';
-    int outlen = 0;
-    char *dec = n > 0 ? curl_easy_unescape(NULL, raw, (int)n, &outlen) : NULL;
-    free(raw);
-    if (n == 0)
-        return xstrdup("");
-    char *out = dec && (size_t)outlen == strlen(dec) ? xstrdup(dec) : NULL;
-    curl_free(dec);
+    }
     return out;
 }
 

@@ -4,9 +4,9 @@
 #include "tokens.h"
 
 #include <ctype.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +16,13 @@ static const char NAME_CHARS[] =
 static const char TOKEN_CHARS[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=";
 
-static void sha256(const char *s, size_t n, unsigned char out[32])
+static void sha256(const char *s, size_t n, unsigned char out[SHA256_DIGEST_SIZE])
 {
-    unsigned int len = 0;
-    EVP_Digest(s, n, out, &len, EVP_sha256(), NULL);
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, n, (const uint8_t *)s);
+    sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
+    explicit_bzero(&ctx, sizeof ctx); /* it held token bytes */
 }
 
 /* Whether the n bytes of s are all from set. */
@@ -100,10 +103,10 @@ int tokens_parse(const char *spec, struct token_list *list, char *err, size_t er
             index++;
             if (parse_entry(s, (size_t)(e - s), &t, index, err, errsize) < 0 ||
                 add_entry(list, &t, index, err, errsize) < 0) {
-                OPENSSL_cleanse(&t, sizeof t);
+                explicit_bzero(&t, sizeof t);
                 return -1;
             }
-            OPENSSL_cleanse(&t, sizeof t);
+            explicit_bzero(&t, sizeof t);
         }
         p += len;
         if (*p == '#')
@@ -117,7 +120,7 @@ int tokens_parse(const char *spec, struct token_list *list, char *err, size_t er
 void tokens_cleanup(struct token_list *list)
 {
     if (list->items)
-        OPENSSL_cleanse(list->items, list->n * sizeof *list->items);
+        explicit_bzero(list->items, list->n * sizeof *list->items);
     free(list->items);
     list->items = NULL;
     list->n = 0;
@@ -129,7 +132,7 @@ const struct api_token *tokens_find(const struct token_list *list, const char *p
     sha256(presented, strlen(presented), d);
     const struct api_token *found = NULL;
     for (size_t i = 0; i < list->n; i++) {
-        bool same = CRYPTO_memcmp(d, list->items[i].digest, sizeof d) == 0;
+        bool same = memeql_sec(d, list->items[i].digest, sizeof d);
         if (same && !found)
             found = &list->items[i];
     }
@@ -143,11 +146,13 @@ void tokens_callback(const char *secret, const char *task_id, long long attempt,
     int n = snprintf(msg, sizeof msg, "%s:%lld", task_id, attempt);
     if (n < 0 || (size_t)n >= sizeof msg)
         n = (int)strlen(msg);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n, mac,
-         &maclen);
-    for (unsigned int i = 0; i < maclen && i * 2 < CALLBACK_TOKEN_LEN; i++)
+    uint8_t mac[SHA256_DIGEST_SIZE];
+    struct hmac_sha256_ctx ctx;
+    hmac_sha256_set_key(&ctx, strlen(secret), (const uint8_t *)secret);
+    hmac_sha256_update(&ctx, (size_t)n, (const uint8_t *)msg);
+    hmac_sha256_digest(&ctx, sizeof mac, mac);
+    explicit_bzero(&ctx, sizeof ctx);
+    for (size_t i = 0; i < sizeof mac && i * 2 < CALLBACK_TOKEN_LEN; i++)
         snprintf(out + i * 2, 3, "%02x", mac[i]);
     out[CALLBACK_TOKEN_LEN] = '\0';
 }
@@ -161,7 +166,7 @@ bool tokens_callback_ok(const char *secret, const char *task_id, long long attem
     tokens_callback(secret, task_id, attempt, want);
     for (int i = 0; i <= CALLBACK_TOKEN_LEN; i++)
         got[i] = (char)tolower((unsigned char)presented[i]);
-    bool ok = CRYPTO_memcmp(want, got, CALLBACK_TOKEN_LEN) == 0;
-    OPENSSL_cleanse(want, sizeof want);
+    bool ok = memeql_sec(want, got, CALLBACK_TOKEN_LEN);
+    explicit_bzero(want, sizeof want);
     return ok;
 }

@@ -14,7 +14,6 @@
  */
 #include "validate.h"
 
-#include <curl/curl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -23,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 #include <uuid/uuid.h>
+
+#include "url.h"
 
 #define VAL_DEFAULT_MAX_TASKS 10000
 #define VAL_ID_MAX 255          /* local id, code points */
@@ -489,38 +490,6 @@ static json_object *val_copy(json_object *v)
 /* Actions                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/*
- * Checks url with libcurl's parser: absolute, http or https, with a host.
- * curl also takes "http:/x" and "http:///x" (host "x"); those are refused so
- * that a typo does not silently call another host.
- */
-static int val_url_ok(const char *url)
-{
-    CURLU *h = curl_url();
-    char *scheme = NULL, *host = NULL;
-    int rc = -1;
-    if (!h) {
-        fprintf(stderr, "fatal: out of memory creating a URL handle\n");
-        abort();
-    }
-    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        goto out;
-    if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
-        goto out;
-    size_t sl = strlen(scheme); /* curl refuses leading blanks: url starts with it */
-    if (strncmp(url + sl, "://", 3) != 0 || url[sl + 3] == '/' || host[0] == '\0')
-        goto out;
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(h);
-    return rc;
-}
-
 static void val_url(struct val_ctx *c, json_object *params, json_object *out)
 {
     size_t mark = val_push_key(c, "url");
@@ -534,7 +503,7 @@ static void val_url(struct val_ctx *c, json_object *params, json_object *out)
         const char *url = json_object_get_string(v);
         if (strlen(url) > VAL_URL_MAX)
             val_err(c, "must be at most %d bytes", VAL_URL_MAX);
-        else if (val_url_ok(url) < 0)
+        else if (!url_webhook_ok(url))
             val_err(c, "must be an absolute http or https URL");
         else
             json_object_object_add(out, "url", val_j(json_object_new_string(url)));

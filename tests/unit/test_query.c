@@ -40,6 +40,8 @@ int main(void)
     CHECK_STR(value("a=%2", "a"), "%2"); /* a broken escape stays as it is */
     CHECK_STR(value("a=%zz", "a"), "%zz");
     CHECK_STR(value("a=%C3%A9", "a"), "\xc3\xa9");
+    CHECK_STR(value("a=1+%2B+2", "a"), "1 + 2"); /* an encoded '+' stays a '+' */
+    CHECK_STR(value("a=%2x%41", "a"), "%2xA");
     CHECK_STR(value("a=%00", "a"), "<bad>"); /* NUL cannot be passed on */
     CHECK_STR(value("a=x%00y", "a"), "<bad>");
     CHECK_STR(value("a=%00&b=1", "b"), "1"); /* only the asked parameter counts */
