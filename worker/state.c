@@ -14,6 +14,12 @@ static const char SQL_LISTEN[] = "LISTEN taskrunner";
  * is at least once), and the commits no longer wait for the disk. Writes the
  * API acknowledged to clients stay synchronous (the responders' sessions). */
 static const char SQL_ASYNC_COMMIT[] = "SET synchronous_commit = off";
+/* The worker's statements (in tr_claim, tr_record_outcomes, ...) find their
+ * rows by primary key or by a partial index, whatever the parameters; in the
+ * default mode PostgreSQL kept planning most of them again on every call
+ * (a custom plan for an empty array or LIMIT 0 always looks cheaper than the
+ * generic one): 1.1 ms of an empty claim, 0.15 ms once planned for good. */
+static const char SQL_GENERIC_PLANS[] = "SET plan_cache_mode = force_generic_plan";
 static const char SQL_LOCK_OWNER[] =
     "SELECT pg_try_advisory_lock(tr_worker_lock_class(), $1::integer)";
 static const char SQL_CLAIM[] = "SELECT * FROM tr_claim($1::integer, $2::integer, $3::integer)";
@@ -54,6 +60,9 @@ int state_prepare_session(struct db *db, int *owner)
         return -1;
     PQclear(res);
     if (state_query(db, "asynchronous commit", SQL_ASYNC_COMMIT, 0, NULL, &res) < 0)
+        return -1;
+    PQclear(res);
+    if (state_query(db, "generic plans", SQL_GENERIC_PLANS, 0, NULL, &res) < 0)
         return -1;
     PQclear(res);
     /* A random id; taken again if another live worker happens to hold it. */
