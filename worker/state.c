@@ -20,6 +20,11 @@ static const char SQL_ASYNC_COMMIT[] = "SET synchronous_commit = off";
  * (a custom plan for an empty array or LIMIT 0 always looks cheaper than the
  * generic one): 1.1 ms of an empty claim, 0.15 ms once planned for good. */
 static const char SQL_GENERIC_PLANS[] = "SET plan_cache_mode = force_generic_plan";
+/* A plan made once must stay good while the tables grow: made while tasks
+ * was small, a plan could read it whole, and keep doing so at a million
+ * rows until the next ANALYZE. None of the worker's statements should ever
+ * scan a table. */
+static const char SQL_NO_SEQSCAN[] = "SET enable_seqscan = off";
 static const char SQL_LOCK_OWNER[] =
     "SELECT pg_try_advisory_lock(tr_worker_lock_class(), $1::integer)";
 static const char SQL_CLAIM[] = "SELECT * FROM tr_claim($1::integer, $2::integer, $3::integer)";
@@ -63,6 +68,9 @@ int state_prepare_session(struct db *db, int *owner)
         return -1;
     PQclear(res);
     if (state_query(db, "generic plans", SQL_GENERIC_PLANS, 0, NULL, &res) < 0)
+        return -1;
+    PQclear(res);
+    if (state_query(db, "index scans only", SQL_NO_SEQSCAN, 0, NULL, &res) < 0)
         return -1;
     PQclear(res);
     /* A random id; taken again if another live worker happens to hold it. */
