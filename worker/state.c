@@ -60,19 +60,20 @@ static int state_int_query(struct db *db, const char *what, const char *sql, int
 
 int state_prepare_session(struct db *db, int *owner)
 {
+    static const struct {
+        const char *what, *sql;
+    } setup[] = {
+        {"LISTEN", SQL_LISTEN},
+        {"asynchronous commit", SQL_ASYNC_COMMIT},
+        {"generic plans", SQL_GENERIC_PLANS},
+        {"index scans only", SQL_NO_SEQSCAN},
+    };
     PGresult *res;
-    if (state_query(db, "LISTEN", SQL_LISTEN, 0, NULL, &res) < 0)
-        return -1;
-    PQclear(res);
-    if (state_query(db, "asynchronous commit", SQL_ASYNC_COMMIT, 0, NULL, &res) < 0)
-        return -1;
-    PQclear(res);
-    if (state_query(db, "generic plans", SQL_GENERIC_PLANS, 0, NULL, &res) < 0)
-        return -1;
-    PQclear(res);
-    if (state_query(db, "index scans only", SQL_NO_SEQSCAN, 0, NULL, &res) < 0)
-        return -1;
-    PQclear(res);
+    for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
+        if (state_query(db, setup[i].what, setup[i].sql, 0, NULL, &res) < 0)
+            return -1;
+        PQclear(res);
+    }
     /* A random id; taken again if another live worker happens to hold it. */
     for (int tries = 0; tries < 16; tries++) {
         char id[16];
