@@ -36,7 +36,8 @@ struct db_error {
 /* Prepares db for dsn (copied); it connects on its first query, and again
  * whenever the connection is lost. */
 void db_init(struct db *db, const char *dsn);
-/* SQL (static text, no parameters) run on each new connection, e.g. SET. */
+/* SQL (static text, no parameters; several statements allowed) run on each
+ * new connection before any query: LISTEN, SET. */
 void db_set_session_setup(struct db *db, const char *sql);
 /* Wakes the workers (NOTIFY taskrunner) in a transaction of its own. */
 int db_notify_workers(struct db *db) WARN_UNUSED;

@@ -312,7 +312,7 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
 int loop_run(const struct config *cfg, int signal_fd)
 {
     struct worker w = {.cfg = cfg};
-    db_init(&w.db, cfg->database_url);
+    state_init(&w.db, cfg->database_url);
     w.deliver = deliver_new(cfg);
     w.metrics = metrics_new();
     long long stop_deadline = 0;

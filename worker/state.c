@@ -8,23 +8,24 @@
 
 #include "log.h"
 
-static const char SQL_LISTEN[] = "LISTEN taskrunner";
-/* The worker's bookkeeping may commit asynchronously: what a PostgreSQL
- * crash could lose of it is redone (a claim or a call is made again; delivery
- * is at least once), and the commits no longer wait for the disk. Writes the
- * API acknowledged to clients stay synchronous (the responders' sessions). */
-static const char SQL_ASYNC_COMMIT[] = "SET synchronous_commit = off";
-/* The worker's statements (in tr_claim, tr_record_outcomes, ...) find their
- * rows by primary key or by a partial index, whatever the parameters; in the
- * default mode PostgreSQL kept planning most of them again on every call
- * (a custom plan for an empty array or LIMIT 0 always looks cheaper than the
- * generic one): 1.1 ms of an empty claim, 0.15 ms once planned for good. */
-static const char SQL_GENERIC_PLANS[] = "SET plan_cache_mode = force_generic_plan";
-/* A plan made once must stay good while the tables grow: made while tasks
- * was small, a plan could read it whole, and keep doing so at a million
- * rows until the next ANALYZE. None of the worker's statements should ever
- * scan a table. */
-static const char SQL_NO_SEQSCAN[] = "SET enable_seqscan = off";
+/* Set up by the db module on every new connection, before any query:
+ * - LISTEN: notifications are the hint that there is work.
+ * - Asynchronous commit: what a PostgreSQL crash could lose of the worker's
+ *   bookkeeping is redone (a claim or a call is made again; delivery is at
+ *   least once), and the commits no longer wait for the disk. Writes the API
+ *   acknowledged to clients stay synchronous (the responders' sessions).
+ * - Generic plans: the worker's statements (in tr_claim, tr_record_outcomes,
+ *   ...) find their rows by primary key or by a partial index, whatever the
+ *   parameters; in the default mode PostgreSQL kept planning most of them
+ *   again on every call (a custom plan for an empty array or LIMIT 0 always
+ *   looks cheaper): 1.1 ms of an empty claim, 0.15 ms once planned for good.
+ * - No sequential scans: a plan made once must stay good while the tables
+ *   grow; made while tasks was small, a plan could read it whole, and keep
+ *   doing so at a million rows until the next ANALYZE. */
+static const char SQL_SESSION[] = "LISTEN taskrunner; "
+                                  "SET synchronous_commit = off; "
+                                  "SET plan_cache_mode = force_generic_plan; "
+                                  "SET enable_seqscan = off";
 static const char SQL_LOCK_OWNER[] =
     "SELECT pg_try_advisory_lock(tr_worker_lock_class(), $1::integer)";
 static const char SQL_CLAIM[] = "SELECT * FROM tr_claim($1::integer, $2::integer, $3::integer)";
@@ -58,22 +59,15 @@ static int state_int_query(struct db *db, const char *what, const char *sql, int
     return 0;
 }
 
+void state_init(struct db *db, const char *dsn)
+{
+    db_init(db, dsn);
+    db_set_session_setup(db, SQL_SESSION);
+}
+
 int state_prepare_session(struct db *db, int *owner)
 {
-    static const struct {
-        const char *what, *sql;
-    } setup[] = {
-        {"LISTEN", SQL_LISTEN},
-        {"asynchronous commit", SQL_ASYNC_COMMIT},
-        {"generic plans", SQL_GENERIC_PLANS},
-        {"index scans only", SQL_NO_SEQSCAN},
-    };
     PGresult *res;
-    for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
-        if (state_query(db, setup[i].what, setup[i].sql, 0, NULL, &res) < 0)
-            return -1;
-        PQclear(res);
-    }
     /* A random id; taken again if another live worker happens to hold it. */
     for (int tries = 0; tries < 16; tries++) {
         char id[16];

@@ -12,9 +12,12 @@
 #include "db.h"
 #include "util.h"
 
-/* Sets up the session after each (re)connection: LISTEN and the owner lock
- * that tells other workers this one is alive. Returns -1 when the database
- * is unreachable. *owner gets a fresh id when the connection is new. */
+/* Prepares db for dsn with the worker's session settings (LISTEN,
+ * asynchronous commit, plans), applied on every (re)connection. */
+void state_init(struct db *db, const char *dsn);
+/* After each (re)connection: takes the owner lock that tells other workers
+ * this one is alive. Returns -1 when the database is unreachable. *owner
+ * gets a fresh id when the connection is new. */
 int state_prepare_session(struct db *db, int *owner) WARN_UNUSED;
 
 /* Claims up to limit runnable tasks; *res holds their start calls. */
