@@ -53,16 +53,7 @@ def http_call(base, method, path, body=None, headers=None, raw=None,
     check(url.hostname == "127.0.0.1", f"only loopback, not {url.hostname}")
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout,
                                       source_address=(source, 0) if source else None)
-    hdrs = dict(headers or {})
-    data = None
-    if raw is not None:
-        data = raw.encode() if isinstance(raw, str) else raw
-    elif body is not None:
-        data = json.dumps(body).encode()
-    if data is not None and content_type is not None:
-        hdrs.setdefault("Content-Type", content_type)
-    if data is None and method in ("POST", "PUT", "PATCH"):
-        hdrs.setdefault("Content-Length", "0")
+    data, hdrs = trlib.request_parts(method, body, headers, raw, content_type)
     try:
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()

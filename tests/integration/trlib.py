@@ -126,13 +126,10 @@ def _drop_connection():
     _local.conn = None
 
 
-def api(method, path, body=None, headers=None, raw=None, content_type="application/json"):
-    """One API call: method and path (with its query) against TR_URL.
-
-    body is sent as JSON; raw (bytes or str) is sent as it is instead.
-    content_type=None sends no Content-Type. Returns (status, headers with
-    lower-case names, the parsed JSON body or None, the raw body bytes).
-    """
+def request_parts(method, body=None, headers=None, raw=None, content_type="application/json"):
+    """The bytes to send and the headers of a request: body as JSON, or raw
+    (bytes or str) as it is; content_type=None sends no Content-Type; a POST,
+    PUT or PATCH without a body says Content-Length: 0."""
     hdrs = dict(headers or {})
     data = None
     if raw is not None:
@@ -143,6 +140,17 @@ def api(method, path, body=None, headers=None, raw=None, content_type="applicati
         hdrs.setdefault("Content-Type", content_type)
     if data is None and method in ("POST", "PUT", "PATCH"):
         hdrs.setdefault("Content-Length", "0")
+    return data, hdrs
+
+
+def api(method, path, body=None, headers=None, raw=None, content_type="application/json"):
+    """One API call: method and path (with its query) against TR_URL.
+
+    body is sent as JSON; raw (bytes or str) is sent as it is instead.
+    content_type=None sends no Content-Type. Returns (status, headers with
+    lower-case names, the parsed JSON body or None, the raw body bytes).
+    """
+    data, hdrs = request_parts(method, body, headers, raw, content_type)
 
     # A kept connection that nginx closed in the meantime fails before any
     # answer: that one call is retried on a new connection.
@@ -343,22 +351,26 @@ class Call:
         return f"<{self.method} {self.path} {self.query}>"
 
 
-_default_receiver = None
+class _QuietServer(ThreadingHTTPServer):
+    """A server that does not print a traceback when the caller drops a
+    connection (the worker may: a cut-off answer, a killed worker)."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
-class Receiver:
-    """A webhook receiver on 127.0.0.1 (a free port) recording every request.
-
-    behave(path, code=200, delay=0, body=b"") sets the answer for a path;
-    other paths get 200 with an empty body. Use as a context manager; the
-    last one entered is the default on_start target of task().
-    """
+class RecordingServer:
+    """An HTTP server on 127.0.0.1 (a free port) recording every request in
+    .calls (Call, with .wall = time.time() too). Subclasses say how to answer:
+    respond(call) returns (code, body, delay_seconds), body being bytes, str,
+    a JSON value or None; after_answer(call) runs once the answer is sent.
+    Use as a context manager."""
 
     def __init__(self):
         self.calls = []
         self.lock = threading.Lock()
-        self.rules = {}
-        receiver = self
+        server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -373,40 +385,82 @@ class Receiver:
                 call = Call(time.monotonic(), self.command, url.path,
                             urllib.parse.parse_qs(url.query),
                             {k.lower(): v for k, v in self.headers.items()}, body)
-                with receiver.lock:
-                    receiver.calls.append(call)
-                    code, delay, answer = receiver.rules.get(url.path, (200, 0, b""))
+                call.wall = time.time()
+                with server.lock:
+                    server.calls.append(call)
+                code, payload, delay = server.respond(call)
                 if delay:
                     time.sleep(delay)
-                if isinstance(answer, str):
-                    answer = answer.encode()
+                if payload is None:
+                    payload = b""
+                elif isinstance(payload, str):
+                    payload = payload.encode()
+                elif not isinstance(payload, (bytes, bytearray)):
+                    payload = json.dumps(payload).encode()
                 try:
                     self.send_response(code)
-                    if answer:
+                    if payload:
                         self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(answer)))
+                    self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(answer)
+                    self.wfile.write(payload)
+                    self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                server.after_answer(call)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def respond(self, call):
+        return 200, b"", 0
+
+    def after_answer(self, call):
+        pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        return False
+
+
+_default_receiver = None
+
+
+class Receiver(RecordingServer):
+    """A webhook receiver on 127.0.0.1 (a free port) recording every request.
+
+    behave(path, code=200, delay=0, body=b"") sets the answer for a path;
+    other paths get 200 with an empty body. Use as a context manager; the
+    last one entered is the default on_start target of task().
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.rules = {}
+
+    def respond(self, call):
+        with self.lock:
+            code, delay, answer = self.rules.get(call.path, (200, 0, b""))
+        return code, answer, delay
+
     def __enter__(self):
         global _default_receiver
-        self.thread.start()
+        super().__enter__()
         _default_receiver = self
         return self
 
     def __exit__(self, *exc):
         global _default_receiver
-        self.server.shutdown()
-        self.server.server_close()
+        super().__exit__(*exc)
         if _default_receiver is self:
             _default_receiver = None
         return False

@@ -23,7 +23,6 @@ Every wait is bounded by a deadline (trlib.wait_for).
 """
 
 import functools
-import json
 import os
 import queue
 import random
@@ -36,7 +35,6 @@ import threading
 import time
 import urllib.parse
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import trlib
 from trlib import Call, Failed, api, check, env, wait_for
@@ -153,16 +151,7 @@ class CountSampler:
 # Hooks: a scriptable webhook receiver
 # ---------------------------------------------------------------------------
 
-class _QuietServer(ThreadingHTTPServer):
-    """A server that does not print a traceback when the worker drops a
-    connection (it may: a cut-off answer, a killed worker)."""
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
-class Hooks:
+class Hooks(trlib.RecordingServer):
     """A webhook receiver on 127.0.0.1 (a free port) recording every request.
 
     answer(path, fn): fn(call) returns the answer (code, body) or
@@ -172,75 +161,27 @@ class Hooks:
     """
 
     def __init__(self):
-        self.calls = []
+        super().__init__()
         self.errors = []  # exceptions of answer functions (check_clean)
-        self.lock = threading.Lock()
         self.answers = {}
         self.afters = {}
-        hooks = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def respond(self, call):
+        with self.lock:
+            fn = self.answers.get(call.path)
+        try:
+            answer = fn(call) if fn else (200, b"")
+        except Exception as e:  # a broken script: answer, and say so
+            with self.lock:
+                self.errors.append(f"answering {call!r}: {e!r}")
+            answer = (500, b"")
+        return answer[0], answer[1], answer[2] if len(answer) > 2 else 0
 
-            def log_message(self, *args):
-                pass
-
-            def handle_any(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length > 0 else b""
-                url = urllib.parse.urlsplit(self.path)
-                call = Call(time.monotonic(), self.command, url.path,
-                            urllib.parse.parse_qs(url.query),
-                            {k.lower(): v for k, v in self.headers.items()}, body)
-                call.wall = time.time()
-                with hooks.lock:
-                    hooks.calls.append(call)
-                    fn = hooks.answers.get(url.path)
-                    after = hooks.afters.get(url.path)
-                try:
-                    answer = fn(call) if fn else (200, b"")
-                except Exception as e:  # a broken script: answer, and say so
-                    with hooks.lock:
-                        hooks.errors.append(f"answering {call!r}: {e!r}")
-                    answer = (500, b"")
-                code, payload = answer[0], answer[1]
-                delay = answer[2] if len(answer) > 2 else 0
-                if delay:
-                    time.sleep(delay)
-                if payload is None:
-                    payload = b""
-                elif isinstance(payload, str):
-                    payload = payload.encode()
-                elif not isinstance(payload, (bytes, bytearray)):
-                    payload = json.dumps(payload).encode()
-                try:
-                    self.send_response(code)
-                    if payload:
-                        self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                if after:
-                    after(call)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        return False
+    def after_answer(self, call):
+        with self.lock:
+            after = self.afters.get(call.path)
+        if after:
+            after(call)
 
     def check_clean(self):
         with self.lock:
