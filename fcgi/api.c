@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "handlers.h"
+#include "api.h"
 #include "reply.h"
 #include "validate.h"
 

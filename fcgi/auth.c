@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
-#include "query.h"
+#include "urlquery.h"
 #include "reply.h"
 #include "tokens.h"
 #include "validate.h"
@@ -201,7 +201,7 @@ int auth_check_or_reply(struct request *r, const char *pattern, const char *id)
     const char *header = request_param(r, "HTTP_AUTHORIZATION");
     if (header && *header)
         rc = check_bearer(r, header);
-    else if (query_value(r->query, "token", &token) < 0)
+    else if (urlquery_value(r->query, "token", &token) < 0)
         rc = deny(r, 403, "the callback token is not valid for this task", NULL);
     else if (token)
         rc = check_callback(r, pattern, id, token);

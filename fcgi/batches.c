@@ -2,6 +2,7 @@
  * batches: GET /batches/{id} (counts by status) and DELETE /batches/{id}
  * (cancel every task of the batch that has not ended).
  */
+#include "api.h"
 #include "handlers.h"
 
 static const char SQL_BATCH_STATS[] = "SELECT code, body FROM tr_batch_stats($1::uuid)";

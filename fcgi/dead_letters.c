@@ -4,6 +4,7 @@
  * /dead-letters/{id}/replay (queue one again). The functions are in
  * sql/0003_worker_functions.sql, beside the worker's handling of deliveries.
  */
+#include "api.h"
 #include "handlers.h"
 #include "reply.h"
 #include "validate.h"

@@ -22,7 +22,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
-#include "observe.h"
+#include "request_metrics.h"
 #include "reply.h"
 #include "request.h"
 #include "router.h"
@@ -31,7 +31,7 @@ struct responder_thread {
     pthread_t thread;
     int index;
     const struct config *cfg;
-    struct observe *observe; /* the process's request metrics */
+    struct request_metrics *metrics; /* the process's request metrics */
     atomic_bool busy; /* between accepting a request and finishing it */
 };
 
@@ -52,7 +52,7 @@ static bool serve_one(struct responder_thread *t, FCGX_Request *fcgx, struct db 
     log_set_context("req=%s requester=%s", r.request_id, r.requester);
     router_dispatch(&r);
     long long took_us = util_now_us() - started;
-    observe_request(t->observe, &r, (double)took_us / 1e6);
+    request_metrics_record(t->metrics, &r, (double)took_us / 1e6);
     log_debug("%s %s -> %d in %.3f ms", r.method, r.path, r.status, (double)took_us / 1000.0);
     bool changed = r.status >= 200 && r.status < 300 && strcmp(r.method, "GET") != 0 &&
                    strcmp(r.method, "HEAD") != 0 && strcmp(r.method, "PUT") != 0;
@@ -142,13 +142,13 @@ int main(void)
     struct sigaction sa = {.sa_handler = on_wake};
     sigaction(SIGUSR2, &sa, NULL);
 
-    struct observe *observe = observe_start(&cfg);
+    struct request_metrics *metrics = request_metrics_start(&cfg);
     int n = cfg.fcgi_threads;
     struct responder_thread *threads = xcalloc((size_t)n, sizeof *threads);
     for (int i = 0; i < n; i++) {
         threads[i].index = i;
         threads[i].cfg = &cfg;
-        threads[i].observe = observe;
+        threads[i].metrics = metrics;
         atomic_init(&threads[i].busy, false);
         if (pthread_create(&threads[i].thread, NULL, responder_main, &threads[i]) != 0)
             fatal("could not start responder thread %d: %s", i, strerror(errno));
@@ -163,7 +163,7 @@ int main(void)
     for (int i = 0; i < n; i++)
         pthread_kill(threads[i].thread, SIGUSR2);
     drain(threads, n, cfg.shutdown_grace_ms);
-    observe_stop(observe); /* the request metrics not yet in the totals */
+    request_metrics_stop(metrics); /* the request metrics not yet in the totals */
     log_info("responder stopped");
     /* Idle threads may sit in accept() or on a kept connection; the process
      * exit ends them. Nothing of theirs needs cleaning. */

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "jsonbody.h"
-#include "query.h"
+#include "urlquery.h"
 #include "reply.h"
 #include "validate.h"
 
@@ -125,7 +125,7 @@ int request_json_body_or_reply(struct request *r, json_object **out)
 
 int request_query_value_or_reply(struct request *r, const char *name, char **out)
 {
-    if (query_value(r->query, name, out) == 0)
+    if (urlquery_value(r->query, name, out) == 0)
         return 0;
     char *msg = xasprintf("query parameter %s is malformed", name);
     reply_error(r, 400, msg, NULL);

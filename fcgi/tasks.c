@@ -10,6 +10,7 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+#include "api.h"
 #include "handlers.h"
 #include "log.h"
 #include "reply.h"

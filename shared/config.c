@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "netcheck.h"
+#include "ssrf.h"
 
 enum cfg_type { T_STR, T_INT, T_LONG, T_LEVEL, T_URL, T_CIDRS };
 
@@ -115,11 +115,11 @@ static int cfg_set(struct config *cfg, const struct cfg_entry *e, const char *va
         return 0;
     }
     case T_CIDRS: {
-        struct netcheck_list l;
+        struct ssrf_list l;
         char why[160];
-        if (netcheck_parse_list(value, &l, why, sizeof why) < 0)
+        if (ssrf_parse_list(value, &l, why, sizeof why) < 0)
             return -1;
-        netcheck_list_cleanup(&l);
+        ssrf_list_cleanup(&l);
         *(char **)base = xstrdup(value);
         return 0;
     }

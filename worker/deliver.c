@@ -7,7 +7,7 @@
  *
  * SSRF protection: every socket a transfer opens goes through open_socket(),
  * which gets the address curl is about to connect to (after DNS, for every
- * address tried) and refuses any that netcheck does not permit (not public
+ * address tried) and refuses any that the SSRF policy (shared/ssrf.h) does not permit (not public
  * and not in TASKRUNNER_WEBHOOK_ALLOW_CIDRS). A call refused that way fails
  * for good at once: retrying cannot make the address acceptable. Redirects
  * are not followed and no proxy is used, so the address checked is the
@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "netcheck.h"
+#include "ssrf.h"
 #include "sign.h"
 #include "tokens.h"
 #include "util.h"
@@ -35,7 +35,7 @@ struct deliver {
     CURLM *multi;
     int inflight;
     struct transfer *transfers; /* every transfer in flight (a list) */
-    struct netcheck_list allow; /* non-public ranges calls may reach */
+    struct ssrf_list allow; /* non-public ranges calls may reach */
     bool callback_tokens;       /* API authentication is on: handles carry a token */
 };
 
@@ -69,7 +69,7 @@ struct deliver *deliver_new(const struct config *cfg)
     curl_multi_setopt(d->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->max_inflight);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight);
     char why[160];
-    if (netcheck_parse_list(cfg->webhook_allow_cidrs, &d->allow, why, sizeof why) < 0)
+    if (ssrf_parse_list(cfg->webhook_allow_cidrs, &d->allow, why, sizeof why) < 0)
         fatal("bad value for TASKRUNNER_WEBHOOK_ALLOW_CIDRS: %s", why); /* cfg_load checked it */
     d->callback_tokens = cfg_auth_enabled(cfg);
     return d;
@@ -101,7 +101,7 @@ void deliver_free(struct deliver *d)
     if (!d)
         return;
     curl_multi_cleanup(d->multi);
-    netcheck_list_cleanup(&d->allow);
+    ssrf_list_cleanup(&d->allow);
     free(d);
 }
 
@@ -159,7 +159,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     struct transfer *t = arg;
     char why[sizeof t->blocked_why];
     bool ok = purpose == CURLSOCKTYPE_IPCXN &&
-              netcheck_permitted(&t->owner->allow, &addr->addr, why, sizeof why);
+              ssrf_permitted(&t->owner->allow, &addr->addr, why, sizeof why);
     if (!ok) {
         if (purpose != CURLSOCKTYPE_IPCXN)
             snprintf(why, sizeof why, "not an IP connection");

@@ -27,7 +27,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "metrics.h"
-#include "state.h"
+#include "queries.h"
 #include "validate.h"
 
 enum {
@@ -49,7 +49,7 @@ struct worker {
     bool handing_back;       /* shutdown: failed calls go back to the queue at once */
     long long next_expire_ms, next_recover_ms, next_poll_ms, next_flush_ms;
     struct metrics *metrics; /* this worker's counts not yet in the totals */
-    struct state_outcomes outcomes; /* finished calls not yet recorded */
+    struct queries_outcomes outcomes; /* finished calls not yet recorded */
 };
 
 /* A monotonic clock in microseconds, for the loop's own timing. */
@@ -110,7 +110,7 @@ static char *registered_cancel_action(const char *body)
 static void on_call_done(void *ctx, const struct call_result *res)
 {
     struct worker *w = ctx;
-    struct state_attempt attempt = {.http_status = res->http_status,
+    struct queries_attempt attempt = {.http_status = res->http_status,
                                     .duration_ms = res->elapsed_ms};
     log_set_context("delivery=%lld task=%s", res->delivery_id, res->task_id);
     if (!w->handing_back) /* an aborted transfer is no attempt worth counting */
@@ -119,7 +119,7 @@ static void on_call_done(void *ctx, const struct call_result *res)
         char *action = res->is_start ? registered_cancel_action(res->body) : NULL;
         log_debug("%s call answered %ld in %lld ms", res->trigger, res->http_status,
                   res->elapsed_ms);
-        state_outcome_done(&w->outcomes, res->delivery_id, action, &attempt);
+        queries_outcome_done(&w->outcomes, res->delivery_id, action, &attempt);
         free(action);
     } else {
         int retry = -1;
@@ -129,7 +129,7 @@ static void on_call_done(void *ctx, const struct call_result *res)
             retry = backoff_ms(w->cfg, res->attempts);
         log_info("%s call failed (attempt %d): %s; %s", res->trigger, res->attempts, res->error,
                  retry >= 0 ? "will retry" : "giving up");
-        state_outcome_failed(&w->outcomes, res->delivery_id, res->error, retry, &attempt);
+        queries_outcome_failed(&w->outcomes, res->delivery_id, res->error, retry, &attempt);
         if (retry >= 0)
             w->next_poll_ms = min_ll(w->next_poll_ms, util_mono_ms() + retry);
     }
@@ -143,12 +143,12 @@ static void start_calls(struct worker *w, PGresult *res)
     for (int i = 0; i < PQntuples(res); i++) {
         struct call c;
         const char *error = "stored action is unreadable";
-        struct state_attempt none = {0};
+        struct queries_attempt none = {0};
         int rc = call_from_row(&c, res, i);
         log_set_context("delivery=%lld task=%s", c.delivery_id, c.task_id);
         if (rc < 0 || deliver_start(w->deliver, &c, &error) < 0) {
             log_warn("call %lld cannot be made: %s", c.delivery_id, error);
-            state_outcome_failed(&w->outcomes, c.delivery_id, error, -1, &none);
+            queries_outcome_failed(&w->outcomes, c.delivery_id, error, -1, &none);
         }
         log_set_context(NULL);
         call_cleanup(&c);
@@ -167,7 +167,7 @@ static void take_work(struct worker *w)
     PGresult *res;
     int room = w->cfg->max_inflight - deliver_inflight(w->deliver);
     int want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
-    if (want > 0 && state_claim(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
+    if (want > 0 && queries_claim(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
         /* A full claim may have left more behind. A short one took all
          * there was: what it passed over is held by another worker or
          * blocked by a rule, and a change to either wakes us again. */
@@ -179,7 +179,7 @@ static void take_work(struct worker *w)
     }
     room = w->cfg->max_inflight - deliver_inflight(w->deliver);
     want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
-    if (want > 0 && state_take(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
+    if (want > 0 && queries_take(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
         if (PQntuples(res) == want)
             w->work_hint = true;
         start_calls(w, res);
@@ -193,7 +193,7 @@ static void run_timers(struct worker *w, long long now)
     int n;
     if (now >= w->next_expire_ms) {
         w->next_expire_ms = now + EXPIRE_EVERY_MS;
-        if (state_expire(&w->db, EXPIRE_BATCH, &n) == 0 && n > 0) {
+        if (queries_expire(&w->db, EXPIRE_BATCH, &n) == 0 && n > 0) {
             log_info("%d tasks timed out", n);
             w->work_hint = true;
             if (n == EXPIRE_BATCH)
@@ -202,7 +202,7 @@ static void run_timers(struct worker *w, long long now)
     }
     if (now >= w->next_recover_ms) {
         w->next_recover_ms = now + RECOVER_EVERY_MS;
-        if (state_recover(&w->db, &n) == 0 && n > 0) {
+        if (queries_recover(&w->db, &n) == 0 && n > 0) {
             log_info("%d calls of a stopped worker queued again", n);
             w->work_hint = true;
         }
@@ -211,7 +211,7 @@ static void run_timers(struct worker *w, long long now)
         w->work_hint = true;
         w->next_poll_ms = now + w->cfg->poll_interval_ms;
         int due;
-        if (state_next_due_ms(&w->db, w->cfg->poll_interval_ms, &due) == 0)
+        if (queries_next_due_ms(&w->db, w->cfg->poll_interval_ms, &due) == 0)
             w->next_poll_ms = now + (due > 0 ? due : 1);
     }
 }
@@ -259,7 +259,7 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
     long long now = util_mono_ms();
     bool db_up = db_connected(&w->db);
     if (db_up && w->session_generation != w->db.generation) {
-        if (state_prepare_session(&w->db, &w->owner) == 0) {
+        if (queries_prepare_session(&w->db, &w->owner) == 0) {
             w->session_generation = w->db.generation;
             w->work_hint = true;
             log_info("listening for work as owner %d", w->owner);
@@ -302,7 +302,7 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
     if (nfds == 2 && (fds[1].revents & CURL_WAIT_POLLIN))
         drain_notifications(w);
     deliver_collect(w->deliver, on_call_done, w);
-    if (state_outcomes_flush(&w->db, &w->outcomes) < 0)
+    if (queries_outcomes_flush(&w->db, &w->outcomes) < 0)
         log_warn("could not record the outcomes of finished calls");
     busy_us += mono_us() - busy_from;
     metrics_observe(w->metrics, METRIC_LOOP_DURATION, NULL, metrics_loop_buckets,
@@ -312,7 +312,7 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
 int loop_run(const struct config *cfg, int signal_fd)
 {
     struct worker w = {.cfg = cfg};
-    state_init(&w.db, cfg->database_url);
+    queries_init(&w.db, cfg->database_url);
     w.deliver = deliver_new(cfg);
     w.metrics = metrics_new();
     long long stop_deadline = 0;
@@ -328,12 +328,12 @@ int loop_run(const struct config *cfg, int signal_fd)
         log_info("handing back %d calls still in flight", deliver_inflight(w.deliver));
         w.handing_back = true;
         deliver_abort_all(w.deliver, on_call_done, &w);
-        if (state_outcomes_flush(&w.db, &w.outcomes) < 0)
+        if (queries_outcomes_flush(&w.db, &w.outcomes) < 0)
             log_warn("could not hand back the calls in flight; their leases will");
     }
     flush_metrics(&w, -1);
     metrics_free(w.metrics);
-    state_outcomes_cleanup(&w.outcomes);
+    queries_outcomes_cleanup(&w.outcomes);
     deliver_free(w.deliver);
     db_cleanup(&w.db);
     log_info("worker stopped");

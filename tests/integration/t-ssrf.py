@@ -5,7 +5,7 @@ The stack's worker allows loopback (TASKRUNNER_WEBHOOK_ALLOW_CIDRS of the
 test stack), so this test pauses it and runs an extra worker without
 loopback in its allow-list. All traffic stays on loopback: the addresses
 blocked here are loopback ones; every other range is covered by the unit
-tests of the classifier (tests/unit/test_netcheck.c), which connect nowhere.
+tests of the classifier (tests/unit/test_ssrf.c), which connect nowhere.
 
 - on_start to http://127.0.0.1:<port>: refused before connecting; the task
   fails at once, after one attempt (not retried), its failure_reason saying

@@ -1,7 +1,7 @@
 /*
- * netcheck: which network addresses the worker's webhook calls may reach
+ * ssrf: which network addresses the worker's webhook calls may reach
  * (SSRF protection). Pure functions over addresses; nothing here resolves a
- * name or opens a socket. The worker asks netcheck_permitted() for every
+ * name or opens a socket. The worker asks ssrf_permitted() for every
  * address it is about to connect to (curl's open-socket callback), so the
  * check holds for the address actually used, whatever DNS said before.
  *
@@ -23,7 +23,7 @@
 
 #include "util.h"
 
-enum netcheck_class {
+enum ssrf_class {
     NC_PUBLIC = 0,
     NC_LOOPBACK,
     NC_PRIVATE,     /* 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, fec0::/10 */
@@ -36,43 +36,43 @@ enum netcheck_class {
 };
 
 /* One CIDR: family AF_INET (addr[0..3]) or AF_INET6 (addr[0..15]). */
-struct netcheck_cidr {
+struct ssrf_cidr {
     int family;
     uint8_t addr[16];
     int prefix;
 };
 
-struct netcheck_list {
-    struct netcheck_cidr *items;
+struct ssrf_list {
+    struct ssrf_cidr *items;
     size_t n;
 };
 
 /* Parses a comma-separated list of CIDRs ("127.0.0.0/8, ::1/128"; a bare
  * address means a single host; white space and empty entries are ignored).
- * On success returns 0 and fills out (release with netcheck_list_cleanup);
+ * On success returns 0 and fills out (release with ssrf_list_cleanup);
  * on a bad entry returns -1, leaves out empty and writes why (naming the
  * entry) into err. */
-int netcheck_parse_list(const char *spec, struct netcheck_list *out, char *err,
+int ssrf_parse_list(const char *spec, struct ssrf_list *out, char *err,
                         size_t errsize) WARN_UNUSED;
-void netcheck_list_cleanup(struct netcheck_list *l);
+void ssrf_list_cleanup(struct ssrf_list *l);
 
 /* The class of an IPv4 address (network byte order) or an IPv6 address. */
-enum netcheck_class netcheck_classify_v4(const uint8_t a[4]);
-enum netcheck_class netcheck_classify_v6(const uint8_t a[16]);
+enum ssrf_class ssrf_classify_v4(const uint8_t a[4]);
+enum ssrf_class ssrf_classify_v6(const uint8_t a[16]);
 /* The class of a socket address; families other than IPv4/IPv6 count as
  * NC_RESERVED. */
-enum netcheck_class netcheck_classify(const struct sockaddr *sa);
+enum ssrf_class ssrf_classify(const struct sockaddr *sa);
 /* "a private address", "the cloud metadata address", ... */
-const char *netcheck_class_text(enum netcheck_class c);
+const char *ssrf_class_text(enum ssrf_class c);
 
 /* Whether sa lies in one of l's ranges. An IPv4-mapped IPv6 address also
  * matches the IPv4 ranges of its IPv4 address. */
-bool netcheck_list_contains(const struct netcheck_list *l, const struct sockaddr *sa);
+bool ssrf_list_contains(const struct ssrf_list *l, const struct sockaddr *sa);
 
 /* Whether a connection to sa may be made: its address is public, or in allow
  * (may be NULL). When not, writes the reason ("10.0.0.1 is a private
  * address") into why. */
-bool netcheck_permitted(const struct netcheck_list *allow, const struct sockaddr *sa, char *why,
+bool ssrf_permitted(const struct ssrf_list *allow, const struct sockaddr *sa, char *why,
                         size_t whysize);
 
 #endif

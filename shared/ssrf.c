@@ -1,7 +1,7 @@
 /*
- * netcheck: address classification and CIDR allow-lists (see netcheck.h).
+ * ssrf: address classification and CIDR allow-lists (see ssrf.h).
  */
-#include "netcheck.h"
+#include "ssrf.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -16,7 +16,7 @@
 struct range {
     uint8_t addr[16];
     int prefix;
-    enum netcheck_class cls;
+    enum ssrf_class cls;
 };
 
 /* Whether the first prefix bits of a and b are equal. */
@@ -65,7 +65,7 @@ static const struct range v6_ranges[] = {
     {{0xff}, 8, NC_MULTICAST},
 };
 
-enum netcheck_class netcheck_classify_v4(const uint8_t a[4])
+enum ssrf_class ssrf_classify_v4(const uint8_t a[4])
 {
     for (size_t i = 0; i < sizeof v4_ranges / sizeof v4_ranges[0]; i++)
         if (prefix_equal(a, v4_ranges[i].addr, v4_ranges[i].prefix))
@@ -102,35 +102,35 @@ static bool embedded_v4(const uint8_t a[16], uint8_t v4[4])
     return false;
 }
 
-enum netcheck_class netcheck_classify_v6(const uint8_t a[16])
+enum ssrf_class ssrf_classify_v6(const uint8_t a[16])
 {
     for (size_t i = 0; i < sizeof v6_ranges / sizeof v6_ranges[0]; i++)
         if (prefix_equal(a, v6_ranges[i].addr, v6_ranges[i].prefix))
             return v6_ranges[i].cls;
     uint8_t v4[4];
     if (embedded_v4(a, v4))
-        return netcheck_classify_v4(v4);
+        return ssrf_classify_v4(v4);
     if (a[0] == 0)
         return NC_RESERVED; /* the rest of ::/8 */
     return NC_PUBLIC;
 }
 
-enum netcheck_class netcheck_classify(const struct sockaddr *sa)
+enum ssrf_class ssrf_classify(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         uint8_t a[4];
         memcpy(a, &in->sin_addr, 4);
-        return netcheck_classify_v4(a);
+        return ssrf_classify_v4(a);
     }
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        return netcheck_classify_v6(in6->sin6_addr.s6_addr);
+        return ssrf_classify_v6(in6->sin6_addr.s6_addr);
     }
     return NC_RESERVED;
 }
 
-const char *netcheck_class_text(enum netcheck_class c)
+const char *ssrf_class_text(enum ssrf_class c)
 {
     switch (c) {
     case NC_PUBLIC:
@@ -158,7 +158,7 @@ const char *netcheck_class_text(enum netcheck_class c)
 /* ------------------------------------------------------------ allow-lists */
 
 /* Parses one "address[/prefix]" of length n into c. */
-static int parse_cidr(const char *s, size_t n, struct netcheck_cidr *c)
+static int parse_cidr(const char *s, size_t n, struct ssrf_cidr *c)
 {
     char text[64];
     if (n == 0 || n >= sizeof text)
@@ -197,7 +197,7 @@ static int parse_cidr(const char *s, size_t n, struct netcheck_cidr *c)
     return 0;
 }
 
-int netcheck_parse_list(const char *spec, struct netcheck_list *out, char *err, size_t errsize)
+int ssrf_parse_list(const char *spec, struct ssrf_list *out, char *err, size_t errsize)
 {
     out->items = NULL;
     out->n = 0;
@@ -208,11 +208,11 @@ int netcheck_parse_list(const char *spec, struct netcheck_list *out, char *err, 
         const char *s = p, *e = p + len;
         util_trim(&s, &e);
         if (e > s) {
-            struct netcheck_cidr c;
+            struct ssrf_cidr c;
             if (parse_cidr(s, (size_t)(e - s), &c) < 0) {
                 snprintf(err, errsize, "\"%.*s\" is not an IPv4 or IPv6 CIDR such as 10.0.0.0/8",
                          (int)(e - s > 64 ? 64 : e - s), s);
-                netcheck_list_cleanup(out);
+                ssrf_list_cleanup(out);
                 return -1;
             }
             if (out->n == cap) {
@@ -228,14 +228,14 @@ int netcheck_parse_list(const char *spec, struct netcheck_list *out, char *err, 
     return 0;
 }
 
-void netcheck_list_cleanup(struct netcheck_list *l)
+void ssrf_list_cleanup(struct ssrf_list *l)
 {
     free(l->items);
     l->items = NULL;
     l->n = 0;
 }
 
-static bool list_has(const struct netcheck_list *l, int family, const uint8_t *a)
+static bool list_has(const struct ssrf_list *l, int family, const uint8_t *a)
 {
     for (size_t i = 0; l && i < l->n; i++)
         if (l->items[i].family == family && prefix_equal(a, l->items[i].addr, l->items[i].prefix))
@@ -243,7 +243,7 @@ static bool list_has(const struct netcheck_list *l, int family, const uint8_t *a
     return false;
 }
 
-bool netcheck_list_contains(const struct netcheck_list *l, const struct sockaddr *sa)
+bool ssrf_list_contains(const struct ssrf_list *l, const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -258,17 +258,17 @@ bool netcheck_list_contains(const struct netcheck_list *l, const struct sockaddr
     return false;
 }
 
-bool netcheck_permitted(const struct netcheck_list *allow, const struct sockaddr *sa, char *why,
+bool ssrf_permitted(const struct ssrf_list *allow, const struct sockaddr *sa, char *why,
                         size_t whysize)
 {
-    enum netcheck_class c = netcheck_classify(sa);
-    if (c == NC_PUBLIC || netcheck_list_contains(allow, sa))
+    enum ssrf_class c = ssrf_classify(sa);
+    if (c == NC_PUBLIC || ssrf_list_contains(allow, sa))
         return true;
     char text[INET6_ADDRSTRLEN] = "?";
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
-    snprintf(why, whysize, "%s is %s", text, netcheck_class_text(c));
+    snprintf(why, whysize, "%s is %s", text, ssrf_class_text(c));
     return false;
 }

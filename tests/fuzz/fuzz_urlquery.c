@@ -1,5 +1,5 @@
 /*
- * fuzz_query: libFuzzer target for the query-string parser (shared/query.c,
+ * fuzz_urlquery: libFuzzer target for the query-string parser (shared/urlquery.c,
  * what fcgi/request.c and fcgi/auth.c use). The first byte picks the length
  * of the parameter name taken from the bytes that follow; the rest is the
  * query string (cut at a NUL, as a CGI parameter would be). The names the
@@ -13,14 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "query.h"
+#include "urlquery.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void look_up(const char *query, const char *name)
 {
     char *v = (char *)1;
-    int rc = query_value(query, name, &v);
+    int rc = urlquery_value(query, name, &v);
     if (rc < 0) {
         if (v != NULL)
             abort();

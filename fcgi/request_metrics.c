@@ -1,8 +1,8 @@
 /*
- * observe: the responder's request metrics and their flush thread (see
- * observe.h).
+ * request_metrics: the responder's request metrics and their flush thread (see
+ * request_metrics.h).
  */
-#include "observe.h"
+#include "request_metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,16 +17,16 @@
 #include "metrics.h"
 #include "router.h"
 
-struct observe {
+struct request_metrics {
     const struct config *cfg;
     struct metrics *metrics; /* shared by every thread of the process */
     pthread_t thread;        /* the flusher */
     pthread_mutex_t lock;    /* guards stopping */
-    pthread_cond_t wake;     /* signalled by observe_stop */
+    pthread_cond_t wake;     /* signalled by request_metrics_stop */
     bool stopping;
 };
 
-static void flush(struct observe *o, struct db *db)
+static void flush(struct request_metrics *o, struct db *db)
 {
     if (metrics_flush(o->metrics, db) < 0)
         log_debug("request metrics stay in memory until the database answers");
@@ -34,7 +34,7 @@ static void flush(struct observe *o, struct db *db)
 
 static void *flusher_main(void *arg)
 {
-    struct observe *o = arg;
+    struct request_metrics *o = arg;
     struct db db;
     db_init(&db, o->cfg->database_url);
     pthread_mutex_lock(&o->lock);
@@ -57,9 +57,9 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
-struct observe *observe_start(const struct config *cfg)
+struct request_metrics *request_metrics_start(const struct config *cfg)
 {
-    struct observe *o = xcalloc(1, sizeof *o);
+    struct request_metrics *o = xcalloc(1, sizeof *o);
     o->cfg = cfg;
     o->metrics = metrics_new();
     pthread_mutex_init(&o->lock, NULL);
@@ -70,7 +70,7 @@ struct observe *observe_start(const struct config *cfg)
     return o;
 }
 
-void observe_request(struct observe *o, const struct request *r, double seconds)
+void request_metrics_record(struct request_metrics *o, const struct request *r, double seconds)
 {
     const char *route = router_route_name(r);
     char code[16];
@@ -82,7 +82,7 @@ void observe_request(struct observe *o, const struct request *r, double seconds)
                     metrics_http_buckets_n, seconds);
 }
 
-void observe_stop(struct observe *o)
+void request_metrics_stop(struct request_metrics *o)
 {
     if (!o)
         return;

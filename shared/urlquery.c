@@ -1,7 +1,7 @@
 /*
- * query: query-string parameters (see query.h).
+ * query: query-string parameters (see urlquery.h).
  */
-#include "query.h"
+#include "urlquery.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,7 @@ static char *decode(const char *v, size_t n)
     return out;
 }
 
-int query_value(const char *query, const char *name, char **out)
+int urlquery_value(const char *query, const char *name, char **out)
 {
     *out = NULL;
     size_t nlen = strlen(name);

@@ -1,7 +1,7 @@
 /*
- * state: the worker's queries (see state.h).
+ * queries: the worker's queries (see queries.h).
  */
-#include "state.h"
+#include "queries.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ static const char SQL_RECOVER[] = "SELECT tr_recover_deliveries()";
 static const char SQL_NEXT_DUE[] = "SELECT tr_next_due_ms($1::integer)";
 
 /* Runs a query and logs why it failed; the worker only needs to know that. */
-static int state_query(struct db *db, const char *what, const char *sql, int n,
+static int queries_query(struct db *db, const char *what, const char *sql, int n,
                        const char *const *params, PGresult **res)
 {
     struct db_error err;
@@ -48,24 +48,24 @@ static int state_query(struct db *db, const char *what, const char *sql, int n,
     return 0;
 }
 
-static int state_int_query(struct db *db, const char *what, const char *sql, int n,
+static int queries_int_query(struct db *db, const char *what, const char *sql, int n,
                            const char *const *params, int *out)
 {
     PGresult *res;
-    if (state_query(db, what, sql, n, params, &res) < 0)
+    if (queries_query(db, what, sql, n, params, &res) < 0)
         return -1;
     *out = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, 0)) : 0;
     PQclear(res);
     return 0;
 }
 
-void state_init(struct db *db, const char *dsn)
+void queries_init(struct db *db, const char *dsn)
 {
     db_init(db, dsn);
     db_set_session_setup(db, SQL_SESSION);
 }
 
-int state_prepare_session(struct db *db, int *owner)
+int queries_prepare_session(struct db *db, int *owner)
 {
     PGresult *res;
     /* A random id; taken again if another live worker happens to hold it. */
@@ -74,7 +74,7 @@ int state_prepare_session(struct db *db, int *owner)
         int candidate = 1 + (int)(random() % 2147483646);
         snprintf(id, sizeof id, "%d", candidate);
         const char *params[] = {id};
-        if (state_query(db, "owner lock", SQL_LOCK_OWNER, 1, params, &res) < 0)
+        if (queries_query(db, "owner lock", SQL_LOCK_OWNER, 1, params, &res) < 0)
             return -1;
         bool got = PQgetvalue(res, 0, 0)[0] == 't';
         PQclear(res);
@@ -87,7 +87,7 @@ int state_prepare_session(struct db *db, int *owner)
     return -1;
 }
 
-static int state_calls(struct db *db, const char *what, const char *sql, int owner, int limit,
+static int queries_calls(struct db *db, const char *what, const char *sql, int owner, int limit,
                        int lease_ms, PGresult **res)
 {
     char o[16], l[16], m[16];
@@ -95,33 +95,33 @@ static int state_calls(struct db *db, const char *what, const char *sql, int own
     snprintf(l, sizeof l, "%d", limit);
     snprintf(m, sizeof m, "%d", lease_ms);
     const char *params[] = {o, l, m};
-    return state_query(db, what, sql, 3, params, res);
+    return queries_query(db, what, sql, 3, params, res);
 }
 
-int state_claim(struct db *db, int owner, int limit, int lease_ms, PGresult **res)
+int queries_claim(struct db *db, int owner, int limit, int lease_ms, PGresult **res)
 {
-    return state_calls(db, "claim", SQL_CLAIM, owner, limit, lease_ms, res);
+    return queries_calls(db, "claim", SQL_CLAIM, owner, limit, lease_ms, res);
 }
 
-int state_take(struct db *db, int owner, int limit, int lease_ms, PGresult **res)
+int queries_take(struct db *db, int owner, int limit, int lease_ms, PGresult **res)
 {
-    return state_calls(db, "take deliveries", SQL_TAKE, owner, limit, lease_ms, res);
+    return queries_calls(db, "take deliveries", SQL_TAKE, owner, limit, lease_ms, res);
 }
 
-void state_outcomes_init(struct state_outcomes *o)
+void queries_outcomes_init(struct queries_outcomes *o)
 {
     o->list = NULL;
     o->n = 0;
 }
 
-void state_outcomes_cleanup(struct state_outcomes *o)
+void queries_outcomes_cleanup(struct queries_outcomes *o)
 {
     json_object_put(o->list);
-    state_outcomes_init(o);
+    queries_outcomes_init(o);
 }
 
-static json_object *outcome_new(struct state_outcomes *o, long long delivery_id,
-                                const struct state_attempt *a)
+static json_object *outcome_new(struct queries_outcomes *o, long long delivery_id,
+                                const struct queries_attempt *a)
 {
     if (!o->list)
         o->list = json_object_new_array();
@@ -134,8 +134,8 @@ static json_object *outcome_new(struct state_outcomes *o, long long delivery_id,
     return x;
 }
 
-void state_outcome_done(struct state_outcomes *o, long long delivery_id,
-                        const char *cancel_action, const struct state_attempt *a)
+void queries_outcome_done(struct queries_outcomes *o, long long delivery_id,
+                        const char *cancel_action, const struct queries_attempt *a)
 {
     json_object *x = outcome_new(o, delivery_id, a);
     json_object_object_add(x, "ok", json_object_new_boolean(1));
@@ -144,8 +144,8 @@ void state_outcome_done(struct state_outcomes *o, long long delivery_id,
         json_object_object_add(x, "cancel_action", action);
 }
 
-void state_outcome_failed(struct state_outcomes *o, long long delivery_id, const char *error,
-                          int retry_ms, const struct state_attempt *a)
+void queries_outcome_failed(struct queries_outcomes *o, long long delivery_id, const char *error,
+                          int retry_ms, const struct queries_attempt *a)
 {
     json_object *x = outcome_new(o, delivery_id, a);
     json_object_object_add(x, "ok", json_object_new_boolean(0));
@@ -154,39 +154,39 @@ void state_outcome_failed(struct state_outcomes *o, long long delivery_id, const
         json_object_object_add(x, "retry_ms", json_object_new_int(retry_ms));
 }
 
-int state_outcomes_flush(struct db *db, struct state_outcomes *o)
+int queries_outcomes_flush(struct db *db, struct queries_outcomes *o)
 {
     if (o->n == 0)
         return 0;
     const char *params[] = {json_object_to_json_string_ext(o->list, JSON_C_TO_STRING_PLAIN)};
     PGresult *res;
-    int rc = state_query(db, "record outcomes", SQL_OUTCOMES, 1, params, &res);
+    int rc = queries_query(db, "record outcomes", SQL_OUTCOMES, 1, params, &res);
     if (rc == 0)
         PQclear(res);
     else
         log_warn("%d outcomes not recorded; those calls are made again when their lease ends",
                  o->n);
-    state_outcomes_cleanup(o);
+    queries_outcomes_cleanup(o);
     return rc;
 }
 
-int state_expire(struct db *db, int limit, int *n)
+int queries_expire(struct db *db, int limit, int *n)
 {
     char l[16];
     snprintf(l, sizeof l, "%d", limit);
     const char *params[] = {l};
-    return state_int_query(db, "expire", SQL_EXPIRE, 1, params, n);
+    return queries_int_query(db, "expire", SQL_EXPIRE, 1, params, n);
 }
 
-int state_recover(struct db *db, int *n)
+int queries_recover(struct db *db, int *n)
 {
-    return state_int_query(db, "recover", SQL_RECOVER, 0, NULL, n);
+    return queries_int_query(db, "recover", SQL_RECOVER, 0, NULL, n);
 }
 
-int state_next_due_ms(struct db *db, int cap_ms, int *ms)
+int queries_next_due_ms(struct db *db, int cap_ms, int *ms)
 {
     char c[16];
     snprintf(c, sizeof c, "%d", cap_ms);
     const char *params[] = {c};
-    return state_int_query(db, "next due", SQL_NEXT_DUE, 1, params, ms);
+    return queries_int_query(db, "next due", SQL_NEXT_DUE, 1, params, ms);
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests of shared/netcheck.c: the class of every special range (IPv4,
+ * Unit tests of shared/ssrf.c: the class of every special range (IPv4,
  * IPv6, IPv4 carried in IPv6), allow-list parsing and matching, and the
  * reason given. Pure: nothing here resolves a name or opens a socket.
  */
@@ -7,7 +7,7 @@
 #include <netinet/in.h>
 
 #include "check.h"
-#include "netcheck.h"
+#include "ssrf.h"
 
 /* The socket address of a numeric IPv4 or IPv6 address. */
 static const struct sockaddr *sa_of(const char *text, struct sockaddr_storage *ss)
@@ -26,15 +26,15 @@ static const struct sockaddr *sa_of(const char *text, struct sockaddr_storage *s
     return (const struct sockaddr *)ss;
 }
 
-static enum netcheck_class cls(const char *text)
+static enum ssrf_class cls(const char *text)
 {
     struct sockaddr_storage ss;
-    return netcheck_classify(sa_of(text, &ss));
+    return ssrf_classify(sa_of(text, &ss));
 }
 
 static const struct {
     const char *addr;
-    enum netcheck_class want;
+    enum ssrf_class want;
 } cases[] = {
     /* IPv4: public */
     {"8.8.8.8", NC_PUBLIC},
@@ -154,27 +154,27 @@ static const struct {
 static void test_classes(void)
 {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        enum netcheck_class got = cls(cases[i].addr);
+        enum ssrf_class got = cls(cases[i].addr);
         if (!CHECK(got == cases[i].want))
-            fprintf(stderr, "    %s: got %s, want %s\n", cases[i].addr, netcheck_class_text(got),
-                    netcheck_class_text(cases[i].want));
+            fprintf(stderr, "    %s: got %s, want %s\n", cases[i].addr, ssrf_class_text(got),
+                    ssrf_class_text(cases[i].want));
     }
     /* Families other than IP are never public. */
     struct sockaddr sa = {.sa_family = AF_UNIX};
-    CHECK(netcheck_classify(&sa) == NC_RESERVED);
+    CHECK(ssrf_classify(&sa) == NC_RESERVED);
 }
 
 static void test_parse(void)
 {
-    struct netcheck_list l;
+    struct ssrf_list l;
     char err[160];
-    CHECK(netcheck_parse_list("", &l, err, sizeof err) == 0);
+    CHECK(ssrf_parse_list("", &l, err, sizeof err) == 0);
     CHECK_INT((long long)l.n, 0);
-    netcheck_list_cleanup(&l);
-    CHECK(netcheck_parse_list(NULL, &l, err, sizeof err) == 0);
+    ssrf_list_cleanup(&l);
+    CHECK(ssrf_parse_list(NULL, &l, err, sizeof err) == 0);
     CHECK_INT((long long)l.n, 0);
-    netcheck_list_cleanup(&l);
-    CHECK(netcheck_parse_list(" 127.0.0.0/8 , ::1/128,,10.1.2.3, fd00::/8 ,", &l, err,
+    ssrf_list_cleanup(&l);
+    CHECK(ssrf_parse_list(" 127.0.0.0/8 , ::1/128,,10.1.2.3, fd00::/8 ,", &l, err,
                               sizeof err) == 0);
     if (CHECK_INT((long long)l.n, 4)) {
         CHECK_INT(l.items[0].family, AF_INET);
@@ -184,15 +184,15 @@ static void test_parse(void)
         CHECK_INT(l.items[2].prefix, 32); /* a bare address is one host */
         CHECK_INT(l.items[3].prefix, 8);
     }
-    netcheck_list_cleanup(&l);
+    ssrf_list_cleanup(&l);
     /* Host bits are ignored. */
-    CHECK(netcheck_parse_list("10.1.2.3/8", &l, err, sizeof err) == 0);
+    CHECK(ssrf_parse_list("10.1.2.3/8", &l, err, sizeof err) == 0);
     if (CHECK_INT((long long)l.n, 1))
         CHECK(l.items[0].addr[0] == 10 && l.items[0].addr[1] == 0 && l.items[0].addr[3] == 0);
-    netcheck_list_cleanup(&l);
-    CHECK(netcheck_parse_list("0.0.0.0/0,::/0", &l, err, sizeof err) == 0);
+    ssrf_list_cleanup(&l);
+    CHECK(ssrf_parse_list("0.0.0.0/0,::/0", &l, err, sizeof err) == 0);
     CHECK_INT((long long)l.n, 2);
-    netcheck_list_cleanup(&l);
+    ssrf_list_cleanup(&l);
 
     static const char *bad[] = {"10.0.0.0/33",     "::/129",   "10.0.0.0/",   "10.0.0.0/-1",
                                 "10.0.0.0/8x",     "10.0.0",   "localhost",   "10.0.0.0/8/8",
@@ -200,24 +200,24 @@ static void test_parse(void)
                                 "127.0.0.0/8,nope"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
-        if (!CHECK(netcheck_parse_list(bad[i], &l, err, sizeof err) < 0))
+        if (!CHECK(ssrf_parse_list(bad[i], &l, err, sizeof err) < 0))
             fprintf(stderr, "    accepted: %s\n", bad[i]);
         CHECK(l.n == 0 && l.items == NULL);
         CHECK(strstr(err, "is not an IPv4 or IPv6 CIDR") != NULL);
     }
 }
 
-static bool allowed(const struct netcheck_list *l, const char *addr)
+static bool allowed(const struct ssrf_list *l, const char *addr)
 {
     struct sockaddr_storage ss;
-    return netcheck_list_contains(l, sa_of(addr, &ss));
+    return ssrf_list_contains(l, sa_of(addr, &ss));
 }
 
 static void test_allow(void)
 {
-    struct netcheck_list l;
+    struct ssrf_list l;
     char err[160];
-    CHECK(netcheck_parse_list("127.0.0.0/8,::1/128,10.20.0.0/16,fd12:3456::/32,172.16.5.4", &l, err,
+    CHECK(ssrf_parse_list("127.0.0.0/8,::1/128,10.20.0.0/16,fd12:3456::/32,172.16.5.4", &l, err,
                               sizeof err) == 0);
     CHECK(allowed(&l, "127.0.0.1"));
     CHECK(allowed(&l, "127.255.0.9"));
@@ -234,56 +234,56 @@ static void test_allow(void)
     CHECK(!allowed(&l, "169.254.169.254"));
     CHECK(!allowed(&l, "64:ff9b::127.0.0.1")); /* NAT64 goes elsewhere: not the IPv4 range */
     CHECK(!allowed(NULL, "127.0.0.1"));
-    netcheck_list_cleanup(&l);
+    ssrf_list_cleanup(&l);
 
     /* Odd prefixes. */
-    CHECK(netcheck_parse_list("192.168.0.0/23,fe80::/10", &l, err, sizeof err) == 0);
+    CHECK(ssrf_parse_list("192.168.0.0/23,fe80::/10", &l, err, sizeof err) == 0);
     CHECK(allowed(&l, "192.168.1.255"));
     CHECK(!allowed(&l, "192.168.2.0"));
     CHECK(allowed(&l, "febf::1"));
     CHECK(!allowed(&l, "fec0::1"));
-    netcheck_list_cleanup(&l);
+    ssrf_list_cleanup(&l);
 }
 
 static void test_permitted(void)
 {
-    struct netcheck_list none = {0}, loop;
+    struct ssrf_list none = {0}, loop;
     char err[160], why[128];
     struct sockaddr_storage ss;
-    CHECK(netcheck_parse_list("127.0.0.0/8,::1/128", &loop, err, sizeof err) == 0);
+    CHECK(ssrf_parse_list("127.0.0.0/8,::1/128", &loop, err, sizeof err) == 0);
 
     why[0] = '\0';
-    CHECK(netcheck_permitted(&none, sa_of("8.8.8.8", &ss), why, sizeof why));
-    CHECK(netcheck_permitted(&none, sa_of("2606:4700::1", &ss), why, sizeof why));
-    CHECK(!netcheck_permitted(&none, sa_of("10.0.0.1", &ss), why, sizeof why));
+    CHECK(ssrf_permitted(&none, sa_of("8.8.8.8", &ss), why, sizeof why));
+    CHECK(ssrf_permitted(&none, sa_of("2606:4700::1", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&none, sa_of("10.0.0.1", &ss), why, sizeof why));
     CHECK_STR(why, "10.0.0.1 is a private address");
-    CHECK(!netcheck_permitted(&none, sa_of("127.0.0.1", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&none, sa_of("127.0.0.1", &ss), why, sizeof why));
     CHECK_STR(why, "127.0.0.1 is a loopback address");
-    CHECK(!netcheck_permitted(NULL, sa_of("169.254.169.254", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(NULL, sa_of("169.254.169.254", &ss), why, sizeof why));
     CHECK_STR(why, "169.254.169.254 is the link-local cloud metadata address");
-    CHECK(!netcheck_permitted(&none, sa_of("::ffff:10.0.0.1", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&none, sa_of("::ffff:10.0.0.1", &ss), why, sizeof why));
     CHECK_STR(why, "::ffff:10.0.0.1 is a private address");
-    CHECK(!netcheck_permitted(&none, sa_of("fe80::1", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&none, sa_of("fe80::1", &ss), why, sizeof why));
     CHECK_STR(why, "fe80::1 is a link-local address");
-    CHECK(!netcheck_permitted(&none, sa_of("::", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&none, sa_of("::", &ss), why, sizeof why));
     CHECK_STR(why, ":: is an unspecified address");
-    CHECK(!netcheck_permitted(&none, sa_of("224.0.0.1", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&none, sa_of("224.0.0.1", &ss), why, sizeof why));
     CHECK_STR(why, "224.0.0.1 is a multicast address");
-    CHECK(!netcheck_permitted(&none, sa_of("255.255.255.255", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&none, sa_of("255.255.255.255", &ss), why, sizeof why));
     CHECK_STR(why, "255.255.255.255 is the broadcast address");
 
     /* The allow-list opens exactly its ranges. */
-    CHECK(netcheck_permitted(&loop, sa_of("127.0.0.1", &ss), why, sizeof why));
-    CHECK(netcheck_permitted(&loop, sa_of("::1", &ss), why, sizeof why));
-    CHECK(netcheck_permitted(&loop, sa_of("::ffff:127.0.0.1", &ss), why, sizeof why));
-    CHECK(!netcheck_permitted(&loop, sa_of("10.0.0.1", &ss), why, sizeof why));
-    CHECK(!netcheck_permitted(&loop, sa_of("169.254.169.254", &ss), why, sizeof why));
-    CHECK(!netcheck_permitted(&loop, sa_of("fd00::1", &ss), why, sizeof why));
+    CHECK(ssrf_permitted(&loop, sa_of("127.0.0.1", &ss), why, sizeof why));
+    CHECK(ssrf_permitted(&loop, sa_of("::1", &ss), why, sizeof why));
+    CHECK(ssrf_permitted(&loop, sa_of("::ffff:127.0.0.1", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&loop, sa_of("10.0.0.1", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&loop, sa_of("169.254.169.254", &ss), why, sizeof why));
+    CHECK(!ssrf_permitted(&loop, sa_of("fd00::1", &ss), why, sizeof why));
     /* A tiny buffer is cut, not overrun. */
     char tiny[8];
-    CHECK(!netcheck_permitted(&none, sa_of("10.0.0.1", &ss), tiny, sizeof tiny));
+    CHECK(!ssrf_permitted(&none, sa_of("10.0.0.1", &ss), tiny, sizeof tiny));
     CHECK_STR(tiny, "10.0.0.");
-    netcheck_list_cleanup(&loop);
+    ssrf_list_cleanup(&loop);
 }
 
 int main(void)

@@ -1,17 +1,17 @@
 /*
- * Unit tests of shared/query.c: finding and decoding query parameters.
+ * Unit tests of shared/urlquery.c: finding and decoding query parameters.
  */
 #include <stdlib.h>
 
 #include "check.h"
-#include "query.h"
+#include "urlquery.h"
 
 /* The value of name in query as a printable string: "<absent>", "<bad>" or it. */
 static const char *value(const char *query, const char *name)
 {
     static char buf[256];
     char *v = NULL;
-    if (query_value(query, name, &v) < 0) {
+    if (urlquery_value(query, name, &v) < 0) {
         CHECK(v == NULL);
         return "<bad>";
     }
