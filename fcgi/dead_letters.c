@@ -2,7 +2,7 @@
  * dead_letters: GET /dead-letters (end and cancel webhook calls that failed
  * every attempt, newest first, paged like /tasks) and POST
  * /dead-letters/{id}/replay (queue one again). The functions are in
- * sql/0003_worker_functions.sql, beside the worker's handling of deliveries.
+ * sql/functions/deliveries.sql, beside the worker's handling of deliveries.
  */
 #include "api.h"
 #include "handlers.h"

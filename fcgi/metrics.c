@@ -1,7 +1,7 @@
 /*
  * metrics: GET /metrics, the Prometheus text exposition of the totals in the
- * database (shared/metrics.h): task counters kept exact by the triggers of
- * sql/0002, the responders' and workers' flushed counters and histograms,
+ * database (shared/metrics.h): task counters kept exact by the functions of
+ * sql/functions/ (metrics.sql, statuses.sql), the responders' and workers' flushed counters and histograms,
  * and the current count of tasks per status. Whichever responder answers,
  * the numbers are those of every process.
  */

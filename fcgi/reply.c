@@ -58,8 +58,9 @@ int reply_error(struct request *r, int status, const char *message, json_object 
     return reply_error_headers(r, status, NULL, message, details);
 }
 
-int reply_error_headers(struct request *r, int status, const char *extra_headers,
-                        const char *message, json_object *details)
+/* The error object, without a log line. */
+static void reply_error_object(struct request *r, int status, const char *extra_headers,
+                               const char *message, json_object *details)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "error", json_object_new_string(message));
@@ -69,6 +70,12 @@ int reply_error_headers(struct request *r, int status, const char *extra_headers
     reply_json(r, status, status == 503 ? retry : extra_headers,
                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
+}
+
+int reply_error_headers(struct request *r, int status, const char *extra_headers,
+                        const char *message, json_object *details)
+{
+    reply_error_object(r, status, extra_headers, message, details);
     if (status >= 500)
         log_warn("answered %d: %s", status, message);
     return -1;
@@ -81,5 +88,10 @@ int reply_invalid(struct request *r, const char *message, const struct verr_list
 
 int reply_db_error(struct request *r, const struct db_error *err)
 {
-    return reply_error(r, err->http, err->message, NULL);
+    reply_error_object(r, err->http, NULL, err->message, NULL);
+    if (err->http >= 500)
+        log_warn("answered %d: %s (SQLSTATE %s%s%s)", err->http, err->message,
+                 err->sqlstate[0] ? err->sqlstate : "none", err->server_message[0] ? ": " : "",
+                 err->server_message);
+    return -1;
 }

@@ -1,7 +1,8 @@
 /*
  * tasks: the /tasks endpoints. Each handler reads and checks its input, makes
  * one call to a database function (one transaction) and answers with its
- * result; the state machine itself lives in sql/0002_task_functions.sql.
+ * result; the state machine itself lives in sql/functions/ (tasks.sql for
+ * these endpoints).
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -14,13 +15,14 @@
 #include "handlers.h"
 #include "log.h"
 #include "reply.h"
+#include "statuses.h"
 #include "validate.h"
 
 static const char SQL_CREATE[] =
     "SELECT code, body, batch_id FROM tr_create_batch($1::uuid, $2, $3, $4::jsonb, $5)";
 static const char SQL_GET[] = "SELECT code, body FROM tr_get_task($1::uuid)";
 static const char SQL_PATCH[] =
-    "SELECT code, body FROM tr_patch_task($1::uuid, $2, $3::bigint, $4::bigint, $5::boolean, "
+    "SELECT code, body FROM tr_patch_task($1::uuid, $2::task_status, $3::bigint, $4::bigint, $5::boolean, "
     "$6::jsonb, $7, $8)";
 static const char SQL_COUNT[] =
     "SELECT code, body FROM tr_count_task($1::uuid, $2::bigint, $3::bigint, $4)";
@@ -34,7 +36,7 @@ static const char SQL_BLOCKERS[] = "SELECT code, body FROM tr_task_blockers($1::
 static const char SQL_LIST[] =
     "SELECT coalesce(json_agg(tr_task_summary_json(t) ORDER BY t.created_at DESC, t.seq DESC),"
     " '[]')::text FROM (SELECT * FROM tasks"
-    " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)"
+    " WHERE ($1::task_status IS NULL OR status = $1::task_status) AND ($2::text IS NULL OR kind = $2)"
     " AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::uuid IS NULL OR batch_id = $4)"
     " AND ($5::jsonb IS NULL OR metadata @> $5)"
     " ORDER BY created_at DESC, seq DESC LIMIT $6::bigint OFFSET $7::bigint) t";
@@ -213,7 +215,8 @@ void tasks_patch(struct request *r, const char *id)
     if (json_object_object_get_ex(body, "status", &v) && !json_object_is_type(v, json_type_null)) {
         status = json_object_is_type(v, json_type_string)
                      ? validate_status_name(json_object_get_string(v)) : NULL;
-        if (!status || (strcmp(status, "Success") != 0 && strcmp(status, "Failure") != 0)) {
+        if (!status || (strcmp(status, task_status_name(TASK_SUCCESS)) != 0 &&
+                        strcmp(status, task_status_name(TASK_FAILURE)) != 0)) {
             verr_add(&errs, "status", "must be \"Success\" or \"Failure\"");
             status = NULL;
         }
@@ -240,7 +243,7 @@ void tasks_patch(struct request *r, const char *id)
         else
             reason = json_object_get_string(v);
     }
-    if (status && strcmp(status, "Failure") == 0 && (!reason || !*reason))
+    if (status && strcmp(status, task_status_name(TASK_FAILURE)) == 0 && (!reason || !*reason))
         verr_add(&errs, "failure_reason", "is required when status is Failure");
     if (errs.n > 0) {
         reply_invalid(r, "invalid update", &errs);

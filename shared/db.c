@@ -111,30 +111,53 @@ bool db_connected(struct db *db)
     return db->conn != NULL;
 }
 
-/* The one place where SQLSTATEs become HTTP statuses. */
-static void db_map_error(const char *state, struct db_error *err)
+/* The one place where SQLSTATEs become HTTP statuses: the first entry whose
+ * state is a prefix of the SQLSTATE wins. "TR..." are the project's own,
+ * raised by the SQL functions (sql/functions/common.sql) with a message
+ * meant for the client. */
+static const struct {
+    const char *state;
+    int http;
+    const char *message; /* NULL: the server's message */
+} DB_ERRORS[] = {
+    {"TRNF0", 404, NULL}, /* not found */
+    {"TRWS0", 409, NULL}, /* not allowed in the current state */
+    {"TRBI0", 400, NULL}, /* bad input */
+    /* Lock contention that outlived its retries: the request may simply be
+     * sent again. */
+    {"40P01", 503, "database busy, retry"}, /* deadlock */
+    {"40001", 503, "database busy, retry"}, /* serialization failure */
+    {"55P03", 503, "database busy, retry"}, /* lock not available */
+    {"08", 503, "database unavailable"},    /* connection */
+    {"57P", 503, "database unavailable"},   /* shutting down */
+    {"53300", 503, "database unavailable"}, /* too many connections */
+    {"25006", 503, "database unavailable"}, /* read-only */
+    {"22", 400, "invalid value"},           /* a value the database cannot take */
+    {"23505", 409, "conflict with an existing record"},
+    {"23503", 404, "referenced record not found"},
+    {"", 500, "internal database error"},
+};
+
+/* Fills err for SQLSTATE state (NULL: no answer from the server) and the
+ * server's message (NULL when none). */
+static void db_map_error(const char *state, const char *server_message, struct db_error *err)
 {
     snprintf(err->sqlstate, sizeof err->sqlstate, "%s", state ? state : "");
+    snprintf(err->server_message, sizeof err->server_message, "%s",
+             server_message ? server_message : "");
     if (!state) {
         err->http = 503;
-        err->message = "database unavailable";
-    } else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
-               strcmp(state, "53300") == 0 || strcmp(state, "25006") == 0) {
-        err->http = 503; /* connection, shutdown, too many connections, read-only */
-        err->message = "database unavailable";
-    } else if (strncmp(state, "22", 2) == 0) {
-        err->http = 400; /* data exception: a value the database cannot take */
-        err->message = "invalid value";
-    } else if (strcmp(state, "23505") == 0) {
-        err->http = 409;
-        err->message = "conflict with an existing record";
-    } else if (strcmp(state, "23503") == 0) {
-        err->http = 404;
-        err->message = "referenced record not found";
-    } else {
-        err->http = 500;
-        err->message = "internal database error";
+        snprintf(err->message, sizeof err->message, "database unavailable");
+        return;
     }
+    size_t i = 0;
+    while (strncmp(state, DB_ERRORS[i].state, strlen(DB_ERRORS[i].state)) != 0)
+        i++; /* the last entry matches every state */
+    err->http = DB_ERRORS[i].http;
+    snprintf(err->message, sizeof err->message, "%s",
+             DB_ERRORS[i].message ? DB_ERRORS[i].message
+                                  : (server_message && *server_message ? server_message
+                                                                       : "database error"));
 }
 
 static bool db_retryable(const char *state)
@@ -197,7 +220,7 @@ static int db_run(struct db *db, const char *sql, int n, const char *const *para
     *res = NULL;
     for (int attempt = 0; attempt < DB_MAX_TRIES; attempt++) {
         if (!db_connected(db)) {
-            db_map_error(NULL, err);
+            db_map_error(NULL, NULL, err);
             return -1;
         }
         PGresult *r = db_exec(db, sql, n, params, prepare);
@@ -214,7 +237,7 @@ static int db_run(struct db *db, const char *sql, int n, const char *const *para
             PQclear(r);
             PQfinish(db->conn);
             db->conn = NULL;
-            db_map_error(NULL, err);
+            db_map_error(NULL, NULL, err);
             return -1;
         }
         if (prepare && !prepared_again && db_plan_outdated(state)) {
@@ -225,19 +248,18 @@ static int db_run(struct db *db, const char *sql, int n, const char *const *para
             db_forget_prepared(db);
             continue;
         }
-        if (db_retryable(state)) {
-            log_warn("query failed (%s), trying again: %s", state, PQresultErrorMessage(r));
+        const char *server_message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        if (db_retryable(state) && attempt + 1 < DB_MAX_TRIES) {
+            log_warn("query failed (%s), trying again: %s", state, server_message);
             PQclear(r);
             usleep(1000u * (unsigned)(attempt + 1));
             continue;
         }
-        db_map_error(state, err);
-        if (err->http >= 500)
-            log_error("query failed (%s): %s", state ? state : "-", PQresultErrorMessage(r));
+        db_map_error(state, server_message, err);
         PQclear(r);
         return -1;
     }
-    db_map_error(NULL, err);
+    db_map_error(NULL, NULL, err); /* (only after a re-preparation on the last try) */
     return -1;
 }
 

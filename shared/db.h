@@ -26,11 +26,14 @@ struct db {
 };
 
 /* Why a query failed: the HTTP status to answer (400, 404, 409, 503, 500),
- * the SQLSTATE ("" when there was no server answer) and a static message. */
+ * the SQLSTATE ("" when there was no server answer), the message for the
+ * client (the server's own for the project's SQLSTATEs, class TR; a fixed
+ * one otherwise) and the server's message for the log. */
 struct db_error {
     int http;
     char sqlstate[6];
-    const char *message;
+    char message[256];
+    char server_message[256];
 };
 
 /* Prepares db for dsn (copied); it connects on its first query, and again
@@ -52,7 +55,8 @@ bool db_connected(struct db *db);
  * first when the connection was found closed, and retries deadlocks and
  * serialization failures (safe: every query is one statement, rolled back
  * whole). A connection lost mid-query is not retried: 503. On success
- * *res is the result (the caller PQclears it). */
+ * *res is the result (the caller PQclears it); on failure *err says why,
+ * and nothing was logged of it: the caller logs it once if it should. */
 int db_query(struct db *db, const char *sql, int n, const char *const *params, PGresult **res,
              struct db_error *err) WARN_UNUSED;
 /* The same, parsed and planned on every call: for a query whose best plan

@@ -4,9 +4,10 @@
  * the database about once a second, and the Prometheus text exposition of
  * the totals read back from there.
  *
- * Totals live in PostgreSQL (table metric_counters, sql/0001_schema.sql):
+ * Totals live in PostgreSQL (tables metric_counters and metric_deltas,
+ * sql/migrations/0001_tables.sql):
  * every responder process and every worker adds its deltas there, and task
- * counters are added by triggers in the transaction of each change, so a
+ * counters are added in the transaction of each change, so a
  * scrape answered by any responder shows the sum over all of them, and a
  * crashed process loses at most its last unflushed second.
  *

@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <uuid/uuid.h>
 
+#include "statuses.h"
 #include "url.h"
 
 #define VAL_DEFAULT_MAX_TASKS 10000
@@ -122,8 +123,6 @@ json_object *verr_list_to_json(const struct verr_list *l)
 /* Enum names and UUIDs                                                      */
 /* ------------------------------------------------------------------------ */
 
-static const char *const val_statuses[] = {"Waiting", "Pending", "Claimed",  "Running",
-                                           "Success", "Failure", "Canceled", "Paused"};
 static const char *const val_verbs[] = {"Get", "Post", "Put", "Patch", "Delete"};
 
 static const char *val_lookup(const char *const *names, size_t n, const char *s)
@@ -138,7 +137,8 @@ static const char *val_lookup(const char *const *names, size_t n, const char *s)
 
 const char *validate_status_name(const char *s)
 {
-    return val_lookup(val_statuses, sizeof val_statuses / sizeof *val_statuses, s);
+    enum task_status st;
+    return task_status_parse(s, &st) ? task_status_name(st) : NULL;
 }
 
 const char *validate_verb_name(const char *s)
@@ -709,14 +709,16 @@ static json_object *val_actions(struct val_ctx *c, json_object *task)
     if (!start) {
         val_err(c, "is required");
     } else {
-        json_object *a = val_action(c, start, "Start", NULL, "on_start");
+        json_object *a = val_action(c, start, webhook_trigger_name(TRIGGER_START), NULL, "on_start");
         if (a)
             json_object_array_add(actions, a);
     }
     val_pop(c, mark);
-    val_action_list(c, task, "on_success", "End", "Success", actions);
-    val_action_list(c, task, "on_failure", "End", "Failure", actions);
-    val_action_list(c, task, "on_cancel", "Cancel", NULL, actions);
+    val_action_list(c, task, "on_success", webhook_trigger_name(TRIGGER_END),
+                    task_status_name(TASK_SUCCESS), actions);
+    val_action_list(c, task, "on_failure", webhook_trigger_name(TRIGGER_END),
+                    task_status_name(TASK_FAILURE), actions);
+    val_action_list(c, task, "on_cancel", webhook_trigger_name(TRIGGER_CANCEL), NULL, actions);
     return actions;
 }
 
@@ -784,8 +786,7 @@ static json_object *val_matcher(struct val_ctx *c, json_object *m, const struct 
                      : NULL;
         if (!status) {
             size_t mark = val_push_key(c, "status");
-            val_err(c, "must be one of Waiting, Pending, Claimed, Running, Success, Failure, "
-                       "Canceled, Paused");
+            val_err(c, "must be one of %s", task_status_list());
             val_pop(c, mark);
             status = default_status;
         }
@@ -867,7 +868,7 @@ static json_object *val_rule_list(struct val_ctx *c, json_object *task, const ch
         if (!v) /* a null entry: not "all defaults", most likely a client bug */
             val_err(c, "must be an object");
         else
-            e = is_rules ? val_rule(c, v, t) : val_matcher(c, v, t, "Pending");
+            e = is_rules ? val_rule(c, v, t) : val_matcher(c, v, t, task_status_name(TASK_PENDING));
         if (e)
             json_object_array_add(out, e);
         val_pop(c, imark);
@@ -1416,7 +1417,7 @@ int validate_cancel_action(json_object *action, json_object **out)
     struct val_ctx c = {.errs = &errs};
     verr_list_init(&errs);
     strbuf_init(&c.path);
-    *out = val_action(&c, action, "Cancel", NULL, "on_cancel");
+    *out = val_action(&c, action, webhook_trigger_name(TRIGGER_CANCEL), NULL, "on_cancel");
     int rc = errs.n == 0 && *out ? 0 : -1;
     if (rc < 0) {
         json_object_put(*out);

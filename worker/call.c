@@ -9,7 +9,7 @@
 
 #include "util.h"
 
-/* Column order of the tr_call type (sql/0003_worker_functions.sql). */
+/* Column order of the tr_call type (sql/migrations/0001_tables.sql). */
 enum { COL_DELIVERY, COL_TASK, COL_BATCH, COL_TRIGGER, COL_OUTCOME, COL_PARAMS, COL_ATTEMPTS,
        COL_TASK_ATTEMPT, COL_IDEM_KEY };
 

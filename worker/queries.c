@@ -42,7 +42,9 @@ static int queries_query(struct db *db, const char *what, const char *sql, int n
 {
     struct db_error err;
     if (db_query(db, sql, n, params, res, &err) < 0) {
-        log_warn("%s failed: %s (%s)", what, err.message, err.sqlstate);
+        log_warn("%s failed: %s (SQLSTATE %s%s%s)", what, err.message,
+                 err.sqlstate[0] ? err.sqlstate : "none", err.server_message[0] ? ": " : "",
+                 err.server_message);
         return -1;
     }
     return 0;

@@ -1,7 +1,7 @@
 /*
  * queries: every database call of the worker. Delivery and task state changes
- * happen only here, each one a function of sql/0003_worker_functions.sql in
- * its own transaction.
+ * happen only here, each one a function of sql/functions/ (claim.sql,
+ * deliveries.sql) in its own transaction.
  */
 #ifndef TR_QUERIES_H
 #define TR_QUERIES_H

@@ -72,7 +72,7 @@ def idem_key(task_id, trigger, action_id, outcome=None):
 
 def deliveries(task_id):
     """The outbox rows of a task: [{id, trigger, outcome, state, attempts, last_error}]."""
-    rows = trlib.sql("SELECT id, trigger, coalesce(outcome, ''), state, attempts, "
+    rows = trlib.sql("SELECT id, trigger, coalesce(outcome::text, ''), state, attempts, "
                      "coalesce(last_error, '') FROM deliveries "
                      f"WHERE task_id = {trlib.q(task_id)} ORDER BY id")
     return [dict(zip(("id", "trigger", "outcome", "state", "attempts", "last_error"), r))

@@ -1,10 +1,16 @@
--- 0001: the core tables.
+-- 0001: the tables.
 --
 -- Everything that must survive a crash lives here: tasks and their state,
--- dependency links, actions, batches, idempotency keys, and the outbox of
--- webhook calls (deliveries) the worker works through. Columns for later
--- features (not_before for scheduled starts, retry_at and attempt for retries)
--- exist now so those features need no table rewrite.
+-- dependency links, actions, batches, idempotency keys, the outbox of webhook
+-- calls (deliveries) the worker works through, the audit trail and the
+-- metric counters. Columns for later features (not_before for scheduled
+-- starts, retry_at and attempt for retries) exist so those features need no
+-- table rewrite. The functions that work on these tables are in
+-- sql/functions/ (re-applied by scripts/migrate after the migrations).
+--
+-- Versions 2 to 7 of the first layout held functions (now in sql/functions/)
+-- and the table metric_deltas (now here); a database made by them has every
+-- table below already and goes on with 0008.
 
 CREATE TABLE batches (
     id          uuid PRIMARY KEY,
@@ -113,8 +119,7 @@ CREATE INDEX deliveries_dead_idx ON deliveries (finished_at DESC, id DESC) WHERE
 CREATE INDEX deliveries_task_idx ON deliveries (task_id);
 
 -- The audit trail: every creation, status change, update and webhook attempt
--- of a task, written in the transaction of the change (the triggers and
--- functions of 0002 and 0003). actor is the API caller (X-Requester) or
+-- of a task, written in the transaction of the change (sql/functions/). actor is the API caller (X-Requester) or
 -- "worker". No primary key nor foreign key: rows are only ever read by task,
 -- in insertion order, and tasks are never deleted; each index less keeps the
 -- insert of a 10,000-task batch cheap.
@@ -131,15 +136,12 @@ CREATE TABLE task_events (
 );
 CREATE INDEX task_events_task_idx ON task_events (task_id, id);
 
--- Counters of GET /metrics, totals over every process. Task counters are
--- added by the triggers and functions of 0002/0003 in the transaction of the
--- change (exact); the responders and the worker add their own (HTTP and
--- webhook counts, histograms) about once a second. Each backend adds to its
--- own shard (pg_backend_pid() % 16) so that concurrent transactions rarely
--- wait for one another's row; the scrape sums the shards. A histogram is
--- stored as counters: name_bucket (cumulative, with an "le" label), name_sum
--- (micro-units) and name_count. first_at orders the values of the "kind"
--- label by first appearance (see tr_metrics_scrape).
+-- Counters of GET /metrics, totals over every process. Each backend adds to
+-- its own shard (pg_backend_pid() % 16) so that concurrent transactions
+-- rarely wait for one another's row; the scrape sums the shards. A histogram
+-- is stored as counters: name_bucket (cumulative, with an "le" label),
+-- name_sum (micro-units) and name_count. first_at orders the values of the
+-- "kind" label by first appearance (see tr_metrics_scrape).
 CREATE TABLE metric_counters (
     name     text NOT NULL,
     labels   jsonb NOT NULL,
@@ -149,12 +151,26 @@ CREATE TABLE metric_counters (
     PRIMARY KEY (name, labels, shard)
 );
 
--- A row per transaction that has counter deltas to write: its deferred
--- trigger writes them to metric_counters once, at commit (tr_metrics_add in
--- 0002), instead of once per statement: updating one counter row thousands
--- of times in one transaction (stopping a 10,000-task batch) would make each
--- update walk the row's growing chain of versions. Empty between
--- transactions.
-CREATE UNLOGGED TABLE metric_commits (
-    xid xid8 PRIMARY KEY
+-- Task counters counted in the transaction of the change: one appended row
+-- per counting statement (no index, no row shared between transactions, so
+-- exact and cheap), folded into metric_counters by the processes' periodic
+-- flush (tr_metrics_fold). The scrape sums both tables.
+CREATE TABLE metric_deltas (
+    name   text NOT NULL,
+    labels jsonb NOT NULL,
+    n      bigint NOT NULL,
+    at     timestamptz NOT NULL DEFAULT now()  -- becomes first_at when folded
+);
+
+-- The columns the worker needs to make a call (tr_claim, tr_take_deliveries).
+CREATE TYPE tr_call AS (
+    delivery_id  bigint,
+    task_id      uuid,
+    batch_id     uuid,
+    trigger      text,
+    outcome      text,
+    params       jsonb,
+    attempts     integer,
+    task_attempt integer,
+    idem_key     text
 );

@@ -1,0 +1,120 @@
+-- json: the JSON shapes of the API's answers, each defined once: the full
+-- task object, an action, a batch's tasks (the answer of POST /tasks), the
+-- summary of a list entry, a dead letter, and the detail of a webhook event.
+--
+-- The PL/pgSQL functions here keep their plans for the session (a SQL
+-- function that cannot be inlined is parsed and planned on every call), and
+-- every row they read is found by an index, so a plan made while the tables
+-- were small stays good as they grow.
+
+-- The full task object of GET /tasks/{id}, from the task row and what is
+-- stored beside it: its actions, its dependencies (JSON arrays) and the
+-- requester of its batch. tr_task_json (one task) and tr_batch_tasks_json
+-- (a whole batch, set-based) feed it.
+CREATE OR REPLACE FUNCTION tr_task_object(t tasks, p_actions json, p_dependencies json,
+                                          p_requester text)
+RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', t.id, 'local_id', t.local_id, 'name', t.name, 'kind', t.kind,
+        'status', t.status, 'priority', t.priority, 'timeout', t.timeout,
+        'metadata', t.metadata, 'rules', t.rules,
+        'actions', coalesce(p_actions, '[]'), 'dependencies', coalesce(p_dependencies, '[]'),
+        'created_at', tr_ts(t.created_at), 'started_at', tr_ts(t.started_at),
+        'ended_at', tr_ts(t.ended_at), 'last_updated', tr_ts(t.last_updated),
+        'success', t.success, 'failures', t.failures, 'failure_reason', t.failure_reason,
+        'batch_id', t.batch_id, 'requester', p_requester)
+$$;
+
+-- STABLE: json_build_object is; declared IMMUTABLE it would never be inlined.
+CREATE OR REPLACE FUNCTION tr_action_json(a actions) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
+                             'condition', a.condition, 'params', a.params)
+$$;
+
+-- One task. Each parent is looked up by its primary key (a join of links to
+-- tasks, planned while tasks was small, once read every task for every
+-- dependency). The dependencies subquery is written out here and in
+-- tr_batch_tasks_json: a SQL function holding a subquery is never inlined.
+CREATE OR REPLACE FUNCTION tr_task_json(t tasks) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN tr_task_object(t,
+        (SELECT json_agg(tr_action_json(a) ORDER BY a.position)
+         FROM actions a WHERE a.task_id = t.id),
+        (SELECT json_agg(json_build_object('id', l.parent_id,
+                                           'requires_success', l.requires_success)
+                         ORDER BY (SELECT p.seq FROM tasks p WHERE p.id = l.parent_id))
+         FROM task_links l WHERE l.child_id = t.id),
+        (SELECT b.requester FROM batches b WHERE b.id = t.batch_id));
+END
+$$;
+
+-- Every task of a batch, in creation order, as a JSON array: the answer of
+-- POST /tasks; the tasks of the batch document p_tasks, looked up by their
+-- ids (a task deduped away was never stored, so it is not found). By id, the
+-- best plan is the same whatever the batch, so it is made once
+-- (force_generic_plan: in the default mode a plan for a known one-element
+-- array always looks cheaper, and was made again on every call); and it
+-- never scans a table, so that plan stays good as the tables grow.
+CREATE OR REPLACE FUNCTION tr_batch_tasks_json(p_batch uuid, p_tasks jsonb) RETURNS json
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+DECLARE
+    v_requester text;
+    v_ids       uuid[];
+BEGIN
+    SELECT b.requester INTO v_requester FROM batches b WHERE b.id = p_batch;
+    SELECT array_agg((e ->> 'id')::uuid) INTO v_ids FROM jsonb_array_elements(p_tasks) AS e;
+    RETURN (
+        SELECT coalesce(json_agg(tr_task_object(t,
+                   (SELECT json_agg(tr_action_json(a) ORDER BY a.position)
+                    FROM actions a WHERE a.task_id = t.id),
+                   (SELECT json_agg(json_build_object('id', l.parent_id,
+                                                      'requires_success', l.requires_success)
+                                    ORDER BY (SELECT p.seq FROM tasks p WHERE p.id = l.parent_id))
+                    FROM task_links l WHERE l.child_id = t.id),
+                   v_requester) ORDER BY t.seq), '[]')
+        FROM tasks t
+        WHERE t.id = ANY (v_ids));
+END
+$$;
+
+-- The summary object of GET /tasks.
+CREATE OR REPLACE FUNCTION tr_task_summary_json(t tasks) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', t.id, 'name', t.name, 'kind', t.kind, 'status', t.status,
+        'priority', t.priority, 'created_at', tr_ts(t.created_at),
+        'started_at', tr_ts(t.started_at), 'ended_at', tr_ts(t.ended_at),
+        'success', t.success, 'failures', t.failures, 'batch_id', t.batch_id)
+$$;
+
+-- A dead letter as GET /dead-letters shows it.
+CREATE OR REPLACE FUNCTION tr_dead_letter_json(d deliveries) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', d.id, 'task_id', d.task_id, 'trigger', d.trigger,
+        'url', (SELECT a.params ->> 'url' FROM actions a WHERE a.id = d.action_id),
+        'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', tr_ts(d.finished_at))
+$$;
+
+-- The detail of a "webhook" event of the audit trail: one HTTP attempt.
+-- p_outcome is success, retry, failed (a start call given up), dead (an end
+-- or cancel call given up: a dead letter) or dropped (its task moved on);
+-- p_http_status is 0 when no HTTP answer came.
+CREATE OR REPLACE FUNCTION tr_webhook_detail(p_delivery_id bigint, p_trigger webhook_trigger,
+                                             p_attempt integer, p_url text, p_outcome text,
+                                             p_http_status integer, p_error text,
+                                             p_duration_ms integer)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+               'delivery_id', p_delivery_id, 'trigger', p_trigger, 'url', p_url,
+               'attempt', p_attempt, 'outcome', p_outcome,
+               'http_status', nullif(p_http_status, 0), 'error', p_error,
+               'duration_ms', p_duration_ms))
+$$;

@@ -1,0 +1,388 @@
+-- tasks: the API's functions on tasks, one per endpoint (fcgi/tasks.c calls
+-- them). Each is one round trip and one transaction; propagation, queued
+-- webhooks and the wake-up of the workers commit with the change.
+--
+-- They return (code, body): the HTTP status and the JSON body of a success.
+-- A request the task's state does not allow, or an unknown id, raises the
+-- project's SQLSTATEs (sql/functions/common.sql), mapped to 409 and 404 by
+-- the caller. Those that change something take the actor (the X-Requester
+-- or the API token's name) for the audit trail.
+
+-- Locks task p_id and returns its status; raises not found.
+CREATE OR REPLACE FUNCTION tr_lock_task(p_id uuid) RETURNS task_status
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status task_status;
+BEGIN
+    SELECT status INTO v_status FROM tasks WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM tr_raise_not_found('task');
+    END IF;
+    RETURN v_status;
+END
+$$;
+
+-- POST /tasks: creates a validated, normalized batch (see shared/validate.h
+-- for the shape of p_tasks) in one go, honouring dedupe strategies and the
+-- Idempotency-Key. Returns the HTTP code, the batch id (the first one's, for
+-- a replayed key) and the body. The steps most batches do not need (dedupe,
+-- dependencies) are skipped with a test of the document, not a query. The
+-- workers are woken after every creation (asking whether the batch made a
+-- Pending task costs more than the empty claim a needless wake-up costs).
+CREATE OR REPLACE FUNCTION tr_create_batch(p_batch uuid, p_requester text, p_idem_key text,
+                                           p_tasks jsonb, p_actor text,
+                                           OUT code integer, OUT batch_id uuid, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_skip     jsonb := '{}';  -- id of a deduped new task -> id of the existing task
+    t          jsonb;
+    d          jsonb;
+    v_key      jsonb;
+    v_existing uuid;
+    v_ready    uuid[];
+    r          record;
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    IF p_idem_key IS NOT NULL THEN
+        -- Waits for a concurrent request with the same key, then sees its row.
+        INSERT INTO idempotency_keys (requester, key, batch_id)
+        VALUES (p_requester, p_idem_key, p_batch)
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            SELECT k.status_code, k.batch_id, k.body INTO code, batch_id, body
+            FROM idempotency_keys k WHERE k.requester = p_requester AND k.key = p_idem_key;
+            RETURN;
+        END IF;
+    END IF;
+
+    INSERT INTO batches (id, requester) VALUES (p_batch, p_requester);
+
+    IF p_tasks @? '$[*].dedupe[0]' THEN
+        FOR t IN SELECT e FROM jsonb_array_elements(p_tasks) AS e
+                 WHERE jsonb_array_length(coalesce(e -> 'dedupe', '[]')) > 0
+        LOOP
+            FOR d IN SELECT jsonb_array_elements(t -> 'dedupe') LOOP
+                v_key := tr_matcher_key(t -> 'metadata', d -> 'fields');
+                -- Serializes concurrent batches that could duplicate each other.
+                PERFORM pg_advisory_xact_lock(hashtextextended(
+                    'dedupe:' || (d ->> 'kind') || ':' || (d ->> 'status') || ':' || v_key::text, 0));
+                SELECT x.id INTO v_existing FROM tasks x
+                WHERE x.kind = d ->> 'kind' AND x.status = (d ->> 'status')::task_status
+                  AND tr_matches_key(x.metadata, v_key)
+                ORDER BY x.seq LIMIT 1;
+                IF FOUND THEN
+                    v_skip := v_skip || jsonb_build_object(t ->> 'id', v_existing);
+                    EXIT;
+                END IF;
+            END LOOP;
+        END LOOP;
+    END IF;
+
+    INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
+                       metadata, rules, open_parents)
+    SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
+           CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
+                ELSE 'Waiting'::task_status END,
+           (e ->> 'priority')::integer, (e ->> 'timeout')::integer,
+           CASE WHEN jsonb_typeof(e -> 'metadata') = 'object' THEN e -> 'metadata' END,
+           coalesce(e -> 'rules', '[]'), jsonb_array_length(e -> 'deps')
+    FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
+    WHERE NOT v_skip ? (e ->> 'id')
+    ORDER BY n;
+
+    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position)
+    SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
+           a ->> 'condition', a -> 'params', m
+    FROM jsonb_array_elements(p_tasks) AS e,
+         jsonb_array_elements(e -> 'actions') WITH ORDINALITY AS y (a, m)
+    WHERE NOT v_skip ? (e ->> 'id');
+
+    -- A dependency on a deduped task links to the task that caused the skip.
+    IF p_tasks @? '$[*].deps[0]' THEN
+        INSERT INTO task_links (parent_id, child_id, requires_success)
+        SELECT coalesce((v_skip ->> (dep ->> 'id'))::uuid, (dep ->> 'id')::uuid),
+               (e ->> 'id')::uuid, bool_or((dep ->> 'requires_success')::boolean)
+        FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'deps') AS dep
+        WHERE NOT v_skip ? (e ->> 'id')
+        GROUP BY 1, 2;
+    END IF;
+
+    IF v_skip <> '{}' THEN
+        -- Links may now point at existing tasks, some of them already ended:
+        -- count again what each child of the batch waits for.
+        WITH counted AS (
+            UPDATE tasks c
+            SET open_parents = s.open
+            FROM (SELECT l.child_id,
+                         count(*) FILTER (WHERE NOT tr_is_terminal(p.status)
+                                          OR (p.status <> 'Success' AND l.requires_success)) AS open
+                  FROM task_links l JOIN tasks p ON p.id = l.parent_id
+                  JOIN tasks ch ON ch.id = l.child_id
+                  WHERE ch.batch_id = p_batch
+                  GROUP BY l.child_id) s
+            WHERE c.id = s.child_id
+            RETURNING c.id, c.open_parents
+        )
+        SELECT array_agg(counted.id) INTO v_ready FROM counted WHERE counted.open_parents = 0;
+        IF v_ready IS NOT NULL THEN
+            PERFORM tr_move_tasks(v_ready, 'Pending');
+        END IF;
+        FOR r IN SELECT l.child_id, l.parent_id, p.status
+                 FROM task_links l JOIN tasks p ON p.id = l.parent_id
+                 JOIN tasks ch ON ch.id = l.child_id
+                 WHERE ch.batch_id = p_batch AND p.batch_id <> p_batch
+                   AND p.status IN ('Failure', 'Canceled') AND l.requires_success
+        LOOP
+            PERFORM tr_finish_task(r.child_id, 'Failure',
+                format('Required parent task %s %s', r.parent_id,
+                       CASE WHEN r.status = 'Failure' THEN 'failed' ELSE 'was canceled' END));
+        END LOOP;
+    END IF;
+
+    body := tr_batch_tasks_json(p_batch, p_tasks)::text;
+    code := CASE WHEN body = '[]' THEN 204 ELSE 201 END;
+    batch_id := p_batch;
+
+    IF p_idem_key IS NOT NULL THEN
+        UPDATE idempotency_keys k SET status_code = code, body = tr_create_batch.body
+        WHERE k.requester = p_requester AND k.key = p_idem_key;
+    END IF;
+    PERFORM tr_wake();
+END
+$$;
+
+-- GET /tasks/{id}
+CREATE OR REPLACE FUNCTION tr_get_task(p_id uuid, OUT code integer, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+    IF NOT FOUND THEN
+        PERFORM tr_raise_not_found('task');
+    END IF;
+END
+$$;
+
+-- PATCH /tasks/{id}: progress and outcome from the executor. p_status is
+-- NULL, 'Success' or 'Failure'; p_set_metadata says whether p_metadata
+-- (possibly NULL) replaces the metadata. A PATCH that ends the task changes
+-- the row once when it brings nothing else (no heartbeat for a task that
+-- ends in this transaction).
+CREATE OR REPLACE FUNCTION tr_patch_task(p_id uuid, p_status task_status, p_new_success bigint,
+                                         p_new_failures bigint, p_set_metadata boolean,
+                                         p_metadata jsonb, p_failure_reason text, p_actor text,
+                                         OUT code integer, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status   task_status;
+    v_success  bigint;
+    v_failures bigint;
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    v_status := tr_lock_task(p_id);
+    IF v_status NOT IN ('Claimed', 'Running') THEN
+        PERFORM tr_raise_wrong_state(format(
+            'task is %s; only a Claimed or Running task accepts updates', v_status));
+    END IF;
+    IF p_status IS NULL THEN
+        -- Progress: counts, metadata, and the heartbeat that keeps it alive.
+        UPDATE tasks
+        SET success = success + coalesce(p_new_success, 0),
+            failures = failures + coalesce(p_new_failures, 0),
+            metadata = CASE WHEN p_set_metadata THEN p_metadata ELSE metadata END,
+            started_at = coalesce(started_at, now()),
+            heartbeat_at = now(),
+            deadline_at = CASE WHEN status = 'Running'
+                               THEN now() + make_interval(secs => timeout) END,
+            last_updated = now()
+        WHERE id = p_id
+        RETURNING success, failures INTO v_success, v_failures;
+    ELSIF coalesce(p_new_success, 0) <> 0 OR coalesce(p_new_failures, 0) <> 0
+          OR p_set_metadata THEN
+        -- The end, with last counts or metadata: those now, the rest in
+        -- tr_finish_task.
+        UPDATE tasks
+        SET success = success + coalesce(p_new_success, 0),
+            failures = failures + coalesce(p_new_failures, 0),
+            metadata = CASE WHEN p_set_metadata THEN p_metadata ELSE metadata END,
+            started_at = coalesce(started_at, now())
+        WHERE id = p_id
+        RETURNING success, failures INTO v_success, v_failures;
+    ELSE
+        -- Only the end (the common PATCH).
+        UPDATE tasks SET started_at = now() WHERE id = p_id AND started_at IS NULL;
+        SELECT success, failures INTO v_success, v_failures FROM tasks WHERE id = p_id;
+    END IF;
+    PERFORM tr_task_event(p_id, 'updated', v_status, v_status, jsonb_strip_nulls(jsonb_build_object(
+        'new_success', coalesce(p_new_success, 0), 'new_failures', coalesce(p_new_failures, 0),
+        'success', v_success, 'failures', v_failures, 'status', p_status,
+        'metadata_replaced', CASE WHEN p_set_metadata THEN true END)));
+    IF p_status IS NOT NULL THEN
+        PERFORM tr_finish_task(p_id, p_status,
+                               CASE WHEN p_status = 'Failure' THEN p_failure_reason END);
+    END IF;
+    SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+END
+$$;
+
+-- PUT /tasks/{id}: fast progress counts.
+CREATE OR REPLACE FUNCTION tr_count_task(p_id uuid, p_new_success bigint, p_new_failures bigint,
+                                         p_actor text, OUT code integer, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status   task_status;
+    v_success  bigint;
+    v_failures bigint;
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    UPDATE tasks
+    SET success = success + p_new_success, failures = failures + p_new_failures,
+        heartbeat_at = CASE WHEN status IN ('Claimed', 'Running') THEN now() END,
+        deadline_at = CASE WHEN status = 'Running' THEN now() + make_interval(secs => timeout) END,
+        last_updated = now()
+    WHERE id = p_id AND NOT tr_is_terminal(status)
+    RETURNING status, success, failures INTO v_status, v_success, v_failures;
+    IF FOUND THEN
+        PERFORM tr_task_event(p_id, 'progress', v_status, v_status, jsonb_build_object(
+            'new_success', p_new_success, 'new_failures', p_new_failures,
+            'success', v_success, 'failures', v_failures));
+        code := 202; body := '{"status": "accepted"}'; RETURN;
+    END IF;
+    SELECT status INTO v_status FROM tasks WHERE id = p_id;
+    IF NOT FOUND THEN
+        PERFORM tr_raise_not_found('task');
+    END IF;
+    PERFORM tr_raise_wrong_state(format('task is %s', v_status));
+END
+$$;
+
+-- DELETE /tasks/{id}
+CREATE OR REPLACE FUNCTION tr_cancel_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status task_status;
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    v_status := tr_lock_task(p_id);
+    IF tr_is_terminal(v_status) THEN
+        PERFORM tr_raise_wrong_state(format('task is already %s', v_status));
+    END IF;
+    PERFORM tr_finish_task(p_id, 'Canceled', NULL);
+    SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+END
+$$;
+
+-- POST /tasks/{id}/pause
+CREATE OR REPLACE FUNCTION tr_pause_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status task_status;
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    v_status := tr_lock_task(p_id);
+    IF v_status NOT IN ('Waiting', 'Pending') THEN
+        PERFORM tr_raise_wrong_state(format(
+            'task is %s; only a Waiting or Pending task can be paused', v_status));
+    END IF;
+    PERFORM tr_move_tasks(ARRAY[p_id], 'Paused');
+    SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+END
+$$;
+
+-- POST /tasks/{id}/resume: back to Pending, or Waiting while a parent is
+-- still open.
+CREATE OR REPLACE FUNCTION tr_resume_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status task_status;
+    v_open   integer;
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    v_status := tr_lock_task(p_id);
+    IF v_status <> 'Paused' THEN
+        PERFORM tr_raise_wrong_state(format(
+            'task is %s; only a Paused task can be resumed', v_status));
+    END IF;
+    SELECT open_parents INTO v_open FROM tasks WHERE id = p_id;
+    PERFORM tr_move_tasks(ARRAY[p_id], CASE WHEN v_open = 0 THEN 'Pending'::task_status
+                                            ELSE 'Waiting'::task_status END);
+    PERFORM tr_wake();
+    SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+END
+$$;
+
+-- GET /tasks/{id}/history: the task's audit trail, oldest first.
+CREATE OR REPLACE FUNCTION tr_task_history(p_id uuid, OUT code integer, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM 1 FROM tasks WHERE id = p_id;
+    IF NOT FOUND THEN
+        PERFORM tr_raise_not_found('task');
+    END IF;
+    SELECT 200, coalesce(json_agg(json_build_object(
+                    'at', tr_ts(e.at), 'event', e.event, 'actor', e.actor,
+                    'from_status', e.from_status, 'to_status', e.to_status, 'detail', e.detail)
+                ORDER BY e.id), '[]')::text
+    INTO code, body
+    FROM task_events e WHERE e.task_id = p_id;
+END
+$$;
+
+-- GET /tasks/{id}/blockers: what holds the task back, read from the state
+-- the worker decides on (tr_claim): unfinished parents of a Waiting or
+-- Paused task, the pause, the rules that are full for a Pending task (counted
+-- with tr_rule_count, as the worker counts), a start time in the future, and
+-- a start call waiting for its retry. Running and terminal tasks have none.
+-- No lock is taken: it is what the worker would decide now.
+CREATE OR REPLACE FUNCTION tr_task_blockers(p_id uuid, OUT code integer, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t     tasks;
+    v     jsonb := '[]';
+    r     jsonb;
+    v_key jsonb;
+    v_n   bigint;
+    v_max bigint;
+    v_at  timestamptz;
+BEGIN
+    SELECT * INTO t FROM tasks WHERE id = p_id;
+    IF NOT FOUND THEN
+        PERFORM tr_raise_not_found('task');
+    END IF;
+    IF t.status <> 'Running' AND NOT tr_is_terminal(t.status) THEN
+        IF t.status IN ('Waiting', 'Paused') THEN
+            v := v || coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                           'type', 'dependency', 'task_id', p.id, 'status', p.status,
+                           'requires_success', l.requires_success) ORDER BY p.seq)
+                FROM task_links l JOIN tasks p ON p.id = l.parent_id
+                WHERE l.child_id = t.id AND NOT tr_is_terminal(p.status)), '[]');
+        END IF;
+        IF t.status = 'Paused' THEN
+            v := v || '[{"type": "paused"}]';
+        END IF;
+        IF t.status = 'Pending' THEN
+            FOR r IN SELECT jsonb_array_elements(t.rules) LOOP
+                v_key := tr_matcher_key(t.metadata, r -> 'matcher' -> 'fields');
+                v_n := tr_rule_count(r -> 'matcher' ->> 'kind', r -> 'matcher' ->> 'status', v_key);
+                v_max := (r ->> 'max_concurrency')::bigint;
+                IF v_n >= v_max THEN
+                    v := v || jsonb_build_array(jsonb_build_object(
+                        'type', 'rule', 'rule', r, 'key', v_key, 'current', v_n, 'max', v_max));
+                END IF;
+            END LOOP;
+        END IF;
+        IF t.not_before > now() THEN
+            v := v || jsonb_build_array(jsonb_build_object('type', 'not_before',
+                                                           'at', tr_ts(t.not_before)));
+        END IF;
+        SELECT min(d.next_at) INTO v_at FROM deliveries d
+        WHERE d.task_id = t.id AND d.trigger = 'Start' AND d.state = 'queued';
+        IF v_at IS NOT NULL THEN
+            v := v || jsonb_build_array(jsonb_build_object('type', 'retry_backoff',
+                                                           'at', tr_ts(v_at)));
+        END IF;
+    END IF;
+    code := 200;
+    body := json_build_object('status', t.status, 'blockers', v)::text;
+END
+$$;
