@@ -4,7 +4,7 @@ WITH b AS (
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
                        metadata, rules, open_parents)
     SELECT gen_random_uuid(), b.id, 't' || g, 'ceiling ' || g, 'bench-ceiling',
-           CASE WHEN g = 1 THEN 'Pending' ELSE 'Waiting' END, 0, 86400, NULL, '[]',
+           CASE WHEN g = 1 THEN 'Pending'::task_status ELSE 'Waiting'::task_status END, 0, 86400, NULL, '[]',
            CASE WHEN g = 1 THEN 0 ELSE 1 END
     FROM b, generate_series(1, 100) AS g RETURNING id, local_id
 ), a AS (
