@@ -73,6 +73,18 @@ class Stream:
         for t in self.threads:
             t.join(timeout=self.patience + 30)
 
+    def answered(self, code=None):
+        """How many answers so far (of one status only, when code is given)."""
+        with self.lock:
+            return self.codes.get(code, 0) if code is not None else sum(self.codes.values())
+
+    def wait_answers(self, more, code=None, timeout=30.0):
+        """Waits until `more` answers (of status code) came after this call."""
+        start = self.answered(code)
+        wait_for(lambda: self.answered(code) >= start + more, timeout,
+                 f"{more} more answers{'' if code is None else f' {code}'} from the stream",
+                 interval=0.02)
+
     def _count(self, code):
         with self.lock:
             self.codes[code] = self.codes.get(code, 0) + 1
@@ -177,7 +189,7 @@ def part_kill_responder(rx):
     restore_times = []
     # No pause between a client's batches: requests are in flight at the kill.
     with Stream(batch, threads=4, pause=0) as stream:
-        time.sleep(0.5)
+        stream.wait_answers(8)  # creations under way
         for _ in range(2):
             before = responder_pids()
             check(len(before) == expected_responders(),
@@ -192,8 +204,8 @@ def part_kill_responder(rx):
                         and api("GET", "/ready")[0] == 200)
             wait_for(restored, 5.0, "the responders to be complete again", interval=0.01)
             restore_times.append(time.monotonic() - killed)
-            time.sleep(0.7)
-        time.sleep(0.3)
+            stream.wait_answers(8)  # served again before the next kill
+        stream.wait_answers(4)
     print(f"   killed 2 responders; back (all responders running, /ready 200) after "
           f"{', '.join(f'{t * 1000:.0f} ms' for t in restore_times)}")
     print(f"   answers (retried: 502, broken connections): {stream.codes}")
@@ -274,14 +286,18 @@ def part_postgres_restart(rx):
         fcgi_before, worker_before = responder_pids(), stack_worker_pid()
         down_answers = []
         with Stream(batch, threads=4, patience=120, pause=0.1) as stream:
-            time.sleep(1.5)
+            stream.wait_answers(8, 201)  # creations and webhook work under way
+            wait_for(lambda: len(ex.ended) >= 1, 30, "a started task reported by its executor")
             pg_ctl("stop")
             stopped = time.monotonic()
             print("   postgresql stopped")
-            time.sleep(1.0)
+            stream.wait_answers(1, 503)  # the stream meets the outage
             health = api("GET", "/health")
             down_answers.append(health)
-            time.sleep(2.0)
+            stream.wait_answers(3, 503)
+            # The outage lasts a few seconds while clients keep retrying: the
+            # scenario's length, not a wait for a state.
+            time.sleep(max(0.0, stopped + 3.0 - time.monotonic()))
             health2 = api("GET", "/tasks?page_size=1")
             down_answers.append(health2)
             pg_ctl("start")
@@ -290,7 +306,7 @@ def part_postgres_restart(rx):
             wait_for(lambda: api("GET", "/ready")[0] == 200, 20, "/ready after the restart",
                      interval=0.1)
             print(f"   /ready 200 {time.monotonic() - started:.2f}s after the start")
-            time.sleep(2.0)
+            stream.wait_answers(8, 201)  # creating again after the restart
         print(f"   answers: {stream.codes}")
         for resp, what in zip(down_answers, ("GET /health", "GET /tasks")):
             check_json_error(resp, 503, f"{what} while the database is down")
