@@ -4,9 +4,12 @@
 #include "reply.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "jsontext.h"
 #include "log.h"
+#include "util.h"
 #include "validate.h"
 
 static const char *status_text(int status)
@@ -40,7 +43,12 @@ void reply_json(struct request *r, int status, const char *extra_headers, const 
         return;
     }
     FCGX_PutS("Content-Type: application/json\r\n\r\n", r->fcgx->out);
-    FCGX_PutStr(body, (int)strlen(body), r->fcgx->out);
+    /* Compact: PostgreSQL writes `{"a" : 1, "b" : 2}`. */
+    size_t len = strlen(body);
+    char *compact = xmalloc(len + 1);
+    len = jsontext_compact(compact, body, len);
+    FCGX_PutStr(compact, (int)len, r->fcgx->out);
+    free(compact);
     FCGX_PutS("\n", r->fcgx->out);
 }
 

@@ -211,6 +211,29 @@ def step_name_and_kind_text(rx):
         print(f"   ok: ?{query} -> {len(got)}")
 
 
+def step_compact_json(rx):
+    step("every JSON answer is compact: no space after ':' nor ',' outside strings")
+    kind = f"compact-{uuid.uuid4().hex[:8]}"
+    meta = {"note": "a : b, c", "list": [1, 2, {"k": "v , w"}], "n": -9}
+    resp = api("POST", "/tasks", [task("c1", kind=kind, metadata=meta)])
+    expect(resp, 201, "POST /tasks")
+    tid = resp[2][0]["id"]
+    answers = [("POST /tasks", resp), ("GET /tasks/{id}", api("GET", f"/tasks/{tid}")),
+               ("GET /tasks", api("GET", f"/tasks?kind={kind}")),
+               ("GET /batches/{id}", api("GET", f"/batches/{resp[1]['x-batch-id']}")),
+               ("GET /tasks/{id}/history", api("GET", f"/tasks/{tid}/history")),
+               ("GET /tasks/{id}/blockers", api("GET", f"/tasks/{tid}/blockers")),
+               ("GET /health", api("GET", "/health")),
+               ("an error", api("GET", f"/tasks/{uuid.uuid4()}")),
+               ("a validation error", api("POST", "/tasks", [{"name": "x"}]))]
+    for what, (code, _, body, raw) in answers:
+        check(body is not None, f"{what}: not JSON: {raw[:200]!r}")
+        want = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        check(raw.strip() == want, f"{what} is not compact:\n got  {raw[:300]!r}\n want {want[:300]!r}")
+    check(api("GET", f"/tasks/{tid}")[2]["metadata"] == meta, "metadata changed")
+    print(f"   ok: {len(answers)} answers compact, strings kept as sent")
+
+
 if __name__ == "__main__":
     run(step_setup, step_read, step_list_order_and_shape, step_filters, step_pagination,
-        step_bad_queries, step_name_and_kind_text)
+        step_bad_queries, step_name_and_kind_text, step_compact_json)
