@@ -17,18 +17,26 @@ JOBS ?= 2
 CTEST_TIMEOUT ?= 600
 C_DIRS := shared fcgi worker tests
 
-.PHONY: all deps build build-asan run stop test check bench fuzz fmt clean
+.PHONY: all deps deps-test deps-bench build build-asan run stop test check bench fuzz fmt clean
 
 all: build
 
 deps:
-	scripts/deps
+	scripts/deps run
+
+# What make test and make bench need beyond building and running: make run
+# installs none of it.
+deps-test:
+	scripts/deps test
+
+deps-bench:
+	scripts/deps bench
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 	cmake --build build -j$(JOBS)
 
-build-asan: deps
+build-asan: deps-test
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTR_SANITIZE=ON
 	cmake --build build-asan -j$(JOBS)
 
@@ -41,18 +49,18 @@ stop:
 # ctest's stack fixture starts the test stack before the integration tests
 # and stops it afterwards, failed tests or not; ctest exits non-zero when
 # any test failed.
-test: deps build build-asan
+test: deps-test build build-asan
 	cd build-asan && ctest --output-on-failure --timeout $(CTEST_TIMEOUT)
 
 check: test
 
-bench: build
+bench: deps-bench build
 	@if [ -x scripts/bench ]; then scripts/bench; else echo "bench: not yet (no scripts/bench)"; fi
 
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := fuzz_validate fuzz_urlquery
 
-fuzz: deps
+fuzz: deps-test
 	cmake -S tests/fuzz -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-fuzz -j$(JOBS)
 	@pids=(); for t in $(FUZZ_TARGETS); do \
