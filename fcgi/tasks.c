@@ -29,7 +29,8 @@ static const char SQL_COUNT[] =
 static const char SQL_CANCEL[] = "SELECT code, body FROM tr_cancel_task($1::uuid, $2)";
 static const char SQL_PAUSE[] = "SELECT code, body FROM tr_pause_task($1::uuid, $2)";
 static const char SQL_RESUME[] = "SELECT code, body FROM tr_resume_task($1::uuid, $2)";
-static const char SQL_HISTORY[] = "SELECT code, body FROM tr_task_history($1::uuid)";
+static const char SQL_HISTORY[] =
+    "SELECT code, body FROM tr_task_history($1::uuid, $2::bigint, $3::bigint)";
 static const char SQL_BLOCKERS[] = "SELECT code, body FROM tr_task_blockers($1::uuid)";
 /* Filters are NULL when not given; PostgreSQL folds those tests away in the
  * plan of each call, so every combination uses its index. */
@@ -302,8 +303,19 @@ void tasks_resume(struct request *r, const char *id)
 
 void tasks_history(struct request *r, const char *id)
 {
-    const char *params[] = {id};
-    api_call(r, SQL_HISTORY, 1, params, NULL);
+    struct verr_list errs;
+    verr_list_init(&errs);
+    struct api_page page;
+    if (api_page_or_reply(r, &errs, &page) < 0)
+        goto out;
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid query", &errs);
+        goto out;
+    }
+    const char *params[] = {id, page.limit, page.offset};
+    api_call(r, SQL_HISTORY, 3, params, NULL);
+out:
+    verr_list_cleanup(&errs);
 }
 
 void tasks_blockers(struct request *r, const char *id)

@@ -310,8 +310,11 @@ BEGIN
 END
 $$;
 
--- GET /tasks/{id}/history: the task's audit trail, oldest first.
-CREATE OR REPLACE FUNCTION tr_task_history(p_id uuid, OUT code integer, OUT body text)
+-- GET /tasks/{id}/history: one page of the task's audit trail, oldest
+-- first. The page is read from the (task_id, id) index, so the first page
+-- costs the same whatever the number of events.
+CREATE OR REPLACE FUNCTION tr_task_history(p_id uuid, p_limit bigint, p_offset bigint,
+                                           OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM 1 FROM tasks WHERE id = p_id;
@@ -323,7 +326,8 @@ BEGIN
                     'from_status', e.from_status, 'to_status', e.to_status, 'detail', e.detail)
                 ORDER BY e.id), '[]')::text
     INTO code, body
-    FROM task_events e WHERE e.task_id = p_id;
+    FROM (SELECT * FROM task_events WHERE task_id = p_id
+          ORDER BY id LIMIT p_limit OFFSET p_offset) e;
 END
 $$;
 

@@ -144,5 +144,39 @@ def step_errors(rx):
     check_error(api("POST", f"/tasks/{uuid.uuid4()}/history"), 405, "POST history")
 
 
+def step_paging(rx):
+    step("history is paged like the lists: page, page_size, oldest first")
+    kind = new_kind("t-history-pages")
+    t = create_map([task("p", kind=kind, metadata={"k": 1})])[0]["p"]
+    tid = t["id"]
+    wait_status(tid, "Running")
+    for i in range(120):  # each PUT is one "progress" event
+        expect(api("PUT", f"/tasks/{tid}", {"new_success": 1}), 202, f"PUT {i}")
+    everything = []
+    for page in range(10):
+        got = history(tid) if page == 0 else None
+        body = expect(api("GET", f"/tasks/{tid}/history?page={page}&page_size=40"), 200,
+                      f"history page {page}")
+        if page == 0:
+            check(len(got) == 50, f"the default page holds 50 events, got {len(got)}")
+            check(got[:40] == body, "the default page starts with the first page")
+        if not body:
+            break
+        check(len(body) <= 40, f"page {page} holds {len(body)} events, more than asked")
+        everything += body
+    progress = [e for e in everything if e["event"] == "progress"]
+    check([e["detail"]["success"] for e in progress] == list(range(1, 121)),
+          f"the pages together hold every progress event once, oldest first: "
+          f"{[e['detail']['success'] for e in progress][:10]}...")
+    check(everything[0]["event"] == "created", f"the first event is the creation: {everything[0]}")
+    check([e["at"] for e in everything] == sorted(e["at"] for e in everything),
+          "pages are oldest first")
+    body = expect(api("GET", f"/tasks/{tid}/history?per_page=5&page=1"), 200, "per_page alias")
+    check(body == everything[5:10], "per_page=5&page=1 is events 5..9")
+    check_error(api("GET", f"/tasks/{tid}/history?page_size=0"), 400, "page_size 0")
+    check_error(api("GET", f"/tasks/{tid}/history?page_size=x"), 400, "page_size not a number")
+    expect(api("DELETE", f"/tasks/{tid}"), 200, "cancel it")
+
+
 if __name__ == "__main__":
-    run(step_lifecycle, step_pause_resume_cancel, step_retry, step_errors)
+    run(step_lifecycle, step_pause_resume_cancel, step_retry, step_errors, step_paging)

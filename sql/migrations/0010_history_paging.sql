@@ -1,0 +1,3 @@
+-- 0010: GET /tasks/{id}/history is paged: tr_task_history takes a page
+-- (sql/functions/tasks.sql); the one-argument version goes.
+DROP FUNCTION IF EXISTS tr_task_history(uuid);
