@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <nettle/sha2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,7 @@
 #include "validate.h"
 
 static const char SQL_CREATE[] =
-    "SELECT code, body, batch_id FROM tr_create_batch($1::uuid, $2, $3, $4::jsonb, $5)";
+    "SELECT code, body, batch_id FROM tr_create_batch($1::uuid, $2, $3, $4, $5::jsonb, $6)";
 static const char SQL_GET[] = "SELECT code, body FROM tr_get_task($1::uuid)";
 static const char SQL_PATCH[] =
     "SELECT code, body FROM tr_patch_task($1::uuid, $2::task_status, $3::bigint, $4::bigint, $5::boolean, "
@@ -52,6 +54,20 @@ static const char *json_plain(json_object *o)
 
 /* ---------------------------------------------------------------- create */
 
+/* The fingerprint an Idempotency-Key is stored with: the SHA-256 of the
+ * request's body, as hex. (Only POST /tasks, or its alias /task, takes a
+ * key, so the method and path add nothing.) */
+static void body_digest(const char *body, size_t len, char out[2 * SHA256_DIGEST_SIZE + 1])
+{
+    uint8_t d[SHA256_DIGEST_SIZE];
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, (const uint8_t *)body);
+    sha256_digest(&ctx, sizeof d, d);
+    for (size_t i = 0; i < sizeof d; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
 void tasks_create(struct request *r, const char *unused)
 {
     json_object *body = NULL, *normalized = NULL;
@@ -76,9 +92,12 @@ void tasks_create(struct request *r, const char *unused)
     char batch_id[37];
     uuid_generate_random(u);
     uuid_unparse_lower(u, batch_id);
-    const char *params[] = {batch_id, r->requester, idem, json_plain(normalized), r->actor};
+    char digest[2 * SHA256_DIGEST_SIZE + 1];
+    body_digest(r->body, r->body_len, digest);
+    const char *params[] = {batch_id, r->requester, idem, idem ? digest : NULL,
+                            json_plain(normalized), r->actor};
     struct db_error err;
-    if (db_query(r->db, SQL_CREATE, 5, params, &res, &err) < 0) {
+    if (db_query(r->db, SQL_CREATE, 6, params, &res, &err) < 0) {
         reply_db_error(r, &err);
         goto out;
     }

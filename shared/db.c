@@ -123,6 +123,7 @@ static const struct {
     {"TRNF0", 404, NULL}, /* not found */
     {"TRWS0", 409, NULL}, /* not allowed in the current state */
     {"TRBI0", 400, NULL}, /* bad input */
+    {"TRIK0", 422, NULL}, /* an Idempotency-Key reused for another request */
     /* Lock contention that outlived its retries: the request may simply be
      * sent again. */
     {"40P01", 503, "database busy, retry"}, /* deadlock */

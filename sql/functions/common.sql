@@ -17,6 +17,7 @@ $$;
 --   TRNF0  not found (404)
 --   TRWS0  not allowed in the current state (409)
 --   TRBI0  bad input the validation in C could not see (400)
+--   TRIK0  an Idempotency-Key reused for a different request (422)
 
 CREATE OR REPLACE FUNCTION tr_raise_not_found(p_what text) RETURNS void
 LANGUAGE plpgsql AS $$

@@ -24,13 +24,16 @@ $$;
 
 -- POST /tasks: creates a validated, normalized batch (see shared/validate.h
 -- for the shape of p_tasks) in one go, honouring dedupe strategies and the
--- Idempotency-Key. Returns the HTTP code, the batch id (the first one's, for
--- a replayed key) and the body. The steps most batches do not need (dedupe,
+-- Idempotency-Key (p_idem_key, with p_request_digest the SHA-256 of the
+-- request's body): a key already used answers what its first request got,
+-- or raises TRIK0 (422) when that was another request, or TRWS0 (409) while
+-- that request is still being processed. Returns the HTTP code, the batch id
+-- (the first one's, for a replayed key) and the body. The steps most batches do not need (dedupe,
 -- dependencies) are skipped with a test of the document, not a query. The
 -- workers are woken after every creation (asking whether the batch made a
 -- Pending task costs more than the empty claim a needless wake-up costs).
 CREATE OR REPLACE FUNCTION tr_create_batch(p_batch uuid, p_requester text, p_idem_key text,
-                                           p_tasks jsonb, p_actor text,
+                                           p_request_digest text, p_tasks jsonb, p_actor text,
                                            OUT code integer, OUT batch_id uuid, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -40,17 +43,28 @@ DECLARE
     v_key      jsonb;
     v_existing uuid;
     v_ready    uuid[];
+    v_digest   text;
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
     IF p_idem_key IS NOT NULL THEN
-        -- Waits for a concurrent request with the same key, then sees its row.
-        INSERT INTO idempotency_keys (requester, key, batch_id)
-        VALUES (p_requester, p_idem_key, p_batch)
+        -- The request that uses the key holds this lock until it commits.
+        IF NOT pg_try_advisory_xact_lock(hashtextextended(
+                   'idempotency:' || p_requester || ':' || p_idem_key, 0)) THEN
+            PERFORM tr_raise_wrong_state(
+                'a request with this Idempotency-Key is still being processed; retry later');
+        END IF;
+        INSERT INTO idempotency_keys (requester, key, batch_id, request_digest)
+        VALUES (p_requester, p_idem_key, p_batch, p_request_digest)
         ON CONFLICT DO NOTHING;
         IF NOT FOUND THEN
-            SELECT k.status_code, k.batch_id, k.body INTO code, batch_id, body
+            SELECT k.status_code, k.batch_id, k.body, k.request_digest
+            INTO code, batch_id, body, v_digest
             FROM idempotency_keys k WHERE k.requester = p_requester AND k.key = p_idem_key;
+            IF v_digest IS DISTINCT FROM p_request_digest AND v_digest IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'TRIK0',
+                    MESSAGE = 'this Idempotency-Key was used for a different request';
+            END IF;
             RETURN;
         END IF;
     END IF;

@@ -11,8 +11,8 @@ import threading
 import uuid
 
 from trlib import (STARTABLE, TASK_FIELDS, api, check, check_error, create, dep, detail_fields,
-                   expect, get_task, is_ts, is_uuid, new_kind, q, run, short, sql, sql_count, step,
-                   task, wait_status, webhook)
+                   expect, get_task, held, is_ts, is_uuid, new_kind, q, run, short, sql, sql_count,
+                   start_holder, step, task, wait_for, wait_status, webhook)
 
 ACTION_FIELDS = {"id", "kind", "trigger", "condition", "params"}
 
@@ -323,7 +323,8 @@ def step_idempotency(rx):
     check(sql_count(f"SELECT count(*) FROM batches WHERE id = {q(bid)}") == 1,
           "the batch should exist once")
 
-    step("the same Idempotency-Key sent by 6 clients at once: one batch, the same answer")
+    step("the same Idempotency-Key sent by 6 clients at once: one batch; 201 with the same "
+         "answer, or 409 while the first is in flight")
     kind2 = new_kind("t-create-idem-conc")
     key2 = f"idem-{uuid.uuid4()}"
     tasks2 = [task(f"j{n}", kind=kind2) for n in range(5)]
@@ -347,10 +348,13 @@ def step_idempotency(rx):
         th.join(60)
     check(not errors and len(answers) == 6, f"concurrent replays: errors {errors[:2]}, "
           f"{len(answers)} answers")
-    check(all(a[0] == 201 for a in answers), f"concurrent replays: expected 201 each, got "
-          f"{[(a[0], short(a[2], 200)) for a in answers if a[0] != 201][:2]}")
-    check(len({a[1] for a in answers}) == 1 and len({tuple(a[2]) for a in answers}) == 1,
-          f"concurrent replays got different batches or ids: {sorted({a[1] for a in answers})}")
+    ok = [a for a in answers if a[0] == 201]
+    check(ok and all(a[0] in (201, 409) for a in answers),
+          f"concurrent replays: expected 201 or 409 each, at least one 201, got "
+          f"{[(a[0], short(a[2], 200)) for a in answers][:3]}")
+    check(len({a[1] for a in ok}) == 1 and len({tuple(a[2]) for a in ok}) == 1,
+          f"concurrent replays got different batches or ids: {sorted({a[1] for a in ok})}")
+    print(f"   answers: {sorted(a[0] for a in answers)}")
     check(sql_count(f"SELECT count(*) FROM tasks WHERE kind = {q(kind2)}") == 5,
           "concurrent replays should have created the 5 tasks once")
 
@@ -360,6 +364,66 @@ def step_idempotency(rx):
     check(third[1].get("x-batch-id") != bid, "another key must give another batch")
     check(sql_count(f"SELECT count(*) FROM tasks WHERE kind = {q(kind)}") == 6,
           "another key should have created 3 more tasks")
+
+
+def step_idempotency_misuse(rx):
+    step("an Idempotency-Key reused with another body: 422, nothing created")
+    kind = new_kind("t-create-idem-misuse")
+    key = f"idem-{uuid.uuid4()}"
+    first = api("POST", "/tasks", [task("m0", kind=kind)], headers={"Idempotency-Key": key})
+    expect(first, 201, "the first POST with the key")
+    before = sql_count("SELECT count(*) FROM batches")
+    other = api("POST", "/tasks", [task("m0", kind=kind), task("m1", kind=kind)],
+                headers={"Idempotency-Key": key})
+    check_error(other, 422, "the key with another body")
+    check("different request" in other[2]["error"], f"422 says why: {other[2]}")
+    check(sql_count("SELECT count(*) FROM batches") == before, "the 422 created a batch")
+    check(sql_count(f"SELECT count(*) FROM tasks WHERE kind = {q(kind)}") == 1,
+          "the 422 created tasks")
+    again = api("POST", "/task", [task("m0", kind=kind)], headers={"Idempotency-Key": key})
+    check(again[0] == 201 and again[1].get("x-batch-id") == first[1].get("x-batch-id"),
+          f"the identical request (through the /task alias) still gets the first answer: "
+          f"{again[0]} {short(again[3], 200)}")
+
+    step("a second request with the key while the first is still processed: 409")
+    kind = new_kind("t-create-idem-inflight")
+    start_holder(kind)  # the big batch's tasks wait: no 4,000 start calls
+    big = [held(f"b{n}", kind) for n in range(4000)]
+    for attempt in range(3):  # the first must still be running when the second arrives
+        key = f"idem-{uuid.uuid4()}"
+        result = {}
+
+        def first_request():
+            result["first"] = api("POST", "/tasks", big, headers={"Idempotency-Key": key})
+
+        th = threading.Thread(target=first_request)
+        th.start()
+        try:
+            # In flight: its transaction holds the key's lock (taken first thing).
+            wait_for(lambda: sql_count("SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l "
+                                       "ON l.pid = a.pid AND l.locktype = 'advisory' "
+                                       "WHERE a.state = 'active' AND a.query LIKE "
+                                       "'%tr_create_batch%' AND a.pid <> pg_backend_pid()") > 0
+                     or not th.is_alive(), 30, "the big batch to take its key",
+                     interval=0.005)
+            second = api("POST", "/tasks", [task("s", kind=kind)],
+                         headers={"Idempotency-Key": key})
+        finally:
+            th.join(120)
+        if result["first"][0] != 201:  # the second reached the database first
+            check(result["first"][0] == 422 and second[0] == 201,
+                  f"big batch {result['first'][0]}, second {second[0]}")
+            continue
+        if second[0] == 409:
+            break
+        check(second[0] == 422, f"a second request after the first ended must be 422, got "
+              f"{second[0]}: {short(second[3], 200)}")
+    check_error(second, 409, "the key while its first request is in flight")
+    check("still being processed" in second[2]["error"], f"409 says why: {second[2]}")
+    replay = api("POST", "/tasks", big, headers={"Idempotency-Key": key})
+    check(replay[0] == 201 and replay[1].get("x-batch-id") == result["first"][1]["x-batch-id"],
+          "once the first is done, its identical retry gets its answer")
+    expect(api("DELETE", f"/batches/{result['first'][1]['x-batch-id']}"), 200, "stop the batch")
 
 
 def step_concurrent(rx):
@@ -401,4 +465,4 @@ if __name__ == "__main__":
     run(step_one_full_task, step_defaults, step_many, step_metadata_size, step_metadata_as_sent,
         step_webhook_body_as_sent, step_unicode,
         step_unknown_fields, step_dedupe, step_dedupe_equality, step_idempotency,
-        step_concurrent)
+        step_idempotency_misuse, step_concurrent)
