@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "db.h"
 #include "deliver.h"
 #include "log.h"
@@ -81,13 +82,9 @@ static long long min_ll(long long a, long long b)
 /* Exponential backoff with equal jitter: half the delay fixed, half random. */
 static int backoff_ms(const struct config *cfg, int attempts)
 {
-    double delay = cfg->retry_base_ms;
-    for (int i = 1; i < attempts && delay < cfg->retry_cap_ms; i++)
-        delay *= cfg->retry_factor;
-    if (delay > cfg->retry_cap_ms)
-        delay = cfg->retry_cap_ms;
-    int half = (int)(delay / 2);
-    return half + (half > 0 ? (int)(random() % (half + 1)) : 0);
+    struct backoff b = {.base_ms = cfg->retry_base_ms, .factor = cfg->retry_factor,
+                        .cap_ms = cfg->retry_cap_ms, .jitter = BACKOFF_JITTER_EQUAL};
+    return (int)backoff_delay_ms(&b, attempts, (double)random() / RAND_MAX);
 }
 
 /* The action an on_start answer registers as a cancel action, normalized,
