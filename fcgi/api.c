@@ -76,3 +76,21 @@ out:
     free(per_page);
     return rc;
 }
+
+void api_call_paged(struct request *r, const char *sql, const char *id)
+{
+    struct verr_list errs;
+    verr_list_init(&errs);
+    struct api_page page;
+    if (api_page_or_reply(r, &errs, &page) < 0)
+        goto out;
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid query", &errs);
+        goto out;
+    }
+    const char *with_id[] = {id, page.limit, page.offset};
+    const char *const *params = id ? with_id : with_id + 1;
+    api_call(r, sql, id ? 3 : 2, params, NULL);
+out:
+    verr_list_cleanup(&errs);
+}

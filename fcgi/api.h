@@ -13,6 +13,10 @@
 void api_call(struct request *r, const char *sql, int n, const char *const *params,
               const char *extra_headers);
 
+/* api_call for a paged list: sql takes ($1 = id, when id is not NULL,) then
+ * the page's LIMIT and OFFSET; a bad page in r's query is answered 400. */
+void api_call_paged(struct request *r, const char *sql, const char *id);
+
 /* One page of a list, as SQL LIMIT and OFFSET (decimal text). */
 struct api_page {
     char limit[24], offset[24];

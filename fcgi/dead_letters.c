@@ -14,19 +14,7 @@ static const char SQL_REPLAY[] = "SELECT code, body FROM tr_replay_dead_letter($
 
 void dead_letters_list(struct request *r, const char *unused)
 {
-    struct verr_list errs;
-    verr_list_init(&errs);
-    struct api_page page;
-    if (api_page_or_reply(r, &errs, &page) < 0)
-        goto out;
-    if (errs.n > 0) {
-        reply_invalid(r, "invalid query", &errs);
-        goto out;
-    }
-    const char *params[] = {page.limit, page.offset};
-    api_call(r, SQL_LIST, 2, params, NULL);
-out:
-    verr_list_cleanup(&errs);
+    api_call_paged(r, SQL_LIST, NULL);
 }
 
 void dead_letters_replay(struct request *r, const char *id)

@@ -322,19 +322,7 @@ void tasks_resume(struct request *r, const char *id)
 
 void tasks_history(struct request *r, const char *id)
 {
-    struct verr_list errs;
-    verr_list_init(&errs);
-    struct api_page page;
-    if (api_page_or_reply(r, &errs, &page) < 0)
-        goto out;
-    if (errs.n > 0) {
-        reply_invalid(r, "invalid query", &errs);
-        goto out;
-    }
-    const char *params[] = {id, page.limit, page.offset};
-    api_call(r, SQL_HISTORY, 3, params, NULL);
-out:
-    verr_list_cleanup(&errs);
+    api_call_paged(r, SQL_HISTORY, id);
 }
 
 void tasks_blockers(struct request *r, const char *id)

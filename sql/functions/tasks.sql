@@ -8,8 +8,12 @@
 -- the caller. Those that change something take the actor (the X-Requester
 -- or the API token's name) for the audit trail.
 
--- Locks task p_id and returns its status; raises not found.
-CREATE OR REPLACE FUNCTION tr_lock_task(p_id uuid) RETURNS task_status
+-- Locks task p_id and returns its status; raises not found, and wrong state
+-- unless the status is one of p_allowed (NULL: any), saying what only
+-- those may do ("task is Running; only a Waiting or Pending task can be
+-- paused").
+CREATE OR REPLACE FUNCTION tr_lock_task(p_id uuid, p_allowed task_status[] DEFAULT NULL,
+                                        p_doing text DEFAULT NULL) RETURNS task_status
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status task_status;
@@ -17,6 +21,10 @@ BEGIN
     SELECT status INTO v_status FROM tasks WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM tr_raise_not_found('task');
+    END IF;
+    IF p_allowed IS NOT NULL AND v_status <> ALL (p_allowed) THEN
+        PERFORM tr_raise_wrong_state(format('task is %s; only a %s task %s', v_status,
+                                            array_to_string(p_allowed, ' or '), p_doing));
     END IF;
     RETURN v_status;
 END
@@ -192,11 +200,7 @@ DECLARE
     v_failures bigint;
 BEGIN
     PERFORM tr_set_actor(p_actor);
-    v_status := tr_lock_task(p_id);
-    IF v_status NOT IN ('Claimed', 'Running') THEN
-        PERFORM tr_raise_wrong_state(format(
-            'task is %s; only a Claimed or Running task accepts updates', v_status));
-    END IF;
+    v_status := tr_lock_task(p_id, '{Claimed,Running}', 'accepts updates');
     IF p_status IS NULL THEN
         -- Progress: counts, metadata, and the heartbeat that keeps it alive.
         UPDATE tasks
@@ -288,15 +292,9 @@ $$;
 -- POST /tasks/{id}/pause
 CREATE OR REPLACE FUNCTION tr_pause_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_status task_status;
 BEGIN
     PERFORM tr_set_actor(p_actor);
-    v_status := tr_lock_task(p_id);
-    IF v_status NOT IN ('Waiting', 'Pending') THEN
-        PERFORM tr_raise_wrong_state(format(
-            'task is %s; only a Waiting or Pending task can be paused', v_status));
-    END IF;
+    PERFORM tr_lock_task(p_id, '{Waiting,Pending}', 'can be paused');
     PERFORM tr_move_tasks(ARRAY[p_id], 'Paused');
     SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
 END
@@ -307,15 +305,10 @@ $$;
 CREATE OR REPLACE FUNCTION tr_resume_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_status task_status;
-    v_open   integer;
+    v_open integer;
 BEGIN
     PERFORM tr_set_actor(p_actor);
-    v_status := tr_lock_task(p_id);
-    IF v_status <> 'Paused' THEN
-        PERFORM tr_raise_wrong_state(format(
-            'task is %s; only a Paused task can be resumed', v_status));
-    END IF;
+    PERFORM tr_lock_task(p_id, '{Paused}', 'can be resumed');
     SELECT open_parents INTO v_open FROM tasks WHERE id = p_id;
     PERFORM tr_move_tasks(ARRAY[p_id], CASE WHEN v_open = 0 THEN 'Pending'::task_status
                                             ELSE 'Waiting'::task_status END);
