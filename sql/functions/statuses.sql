@@ -74,8 +74,8 @@ BEGIN
         INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
         SELECT m.id,
                CASE WHEN p_to = 'Paused' THEN 'paused'
-                    WHEN m.old = 'Paused' THEN 'resumed'
                     WHEN p_to = 'Canceled' THEN 'canceled'
+                    WHEN m.old = 'Paused' AND NOT v_terminal THEN 'resumed'
                     ELSE 'status' END,
                tr_actor(), m.old, p_to,
                jsonb_strip_nulls(jsonb_build_object(

@@ -100,7 +100,7 @@ FROM results WHERE result = 'ok' AND call IN ('patch', 'count') ORDER BY call, s
 -- ---------------------------------------------------------------- unknown ids
 SELECT c.call, t_try(format(c.sql, t_id('no such task'))) AS result FROM calls c ORDER BY c.call;
 SELECT t_try($$SELECT tr_get_task(t_id('no such task'))$$) AS get,
-       t_try($$SELECT tr_task_history(t_id('no such task'))$$) AS history,
+       t_try($$SELECT tr_task_history(t_id('no such task'), 50, 0)$$) AS history,
        t_try($$SELECT tr_task_blockers(t_id('no such task'))$$) AS blockers;
 
 -- As a client sees a refusal: the message, then its SQLSTATE.

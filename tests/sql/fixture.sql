@@ -108,7 +108,8 @@ $$;
 -- actor "tester", no idempotency key; returns the HTTP code.
 CREATE FUNCTION t_create(p_batch text, VARIADIC p_tasks jsonb[]) RETURNS integer
 LANGUAGE sql AS $$
-    SELECT code FROM tr_create_batch(t_id(p_batch), 'tester', NULL, to_jsonb(p_tasks), 'tester')
+    SELECT code FROM tr_create_batch(t_id(p_batch), 'tester', NULL, NULL, to_jsonb(p_tasks),
+                                     'tester')
 $$;
 
 -- Puts the tasks named in status p_status through tr_move_tasks, along a

@@ -13,14 +13,17 @@ SET client_min_messages = warning;
 -- the tasks in the body.
 CREATE TEMP TABLE batch_names (id uuid PRIMARY KEY, name text);
 CREATE TEMP TABLE answers (name text PRIMARY KEY, code integer, batch_id uuid, body jsonb);
-CREATE FUNCTION pg_temp.create(p_name text, p_requester text, p_key text, VARIADIC p_tasks jsonb[])
+-- p_body names the request's body: the responder passes its SHA-256 with
+-- the key, and a key reused with another body is refused (TRIK0, 422).
+CREATE FUNCTION pg_temp.create(p_name text, p_requester text, p_key text, p_body text,
+                               VARIADIC p_tasks jsonb[])
 RETURNS TABLE (code integer, batch text, tasks text)
 LANGUAGE sql AS $$
     INSERT INTO batch_names VALUES (t_id('batch ' || p_name), p_name);
     INSERT INTO answers
     SELECT p_name, c.code, c.batch_id, c.body::jsonb
-    FROM tr_create_batch(t_id('batch ' || p_name), p_requester, p_key, to_jsonb(p_tasks),
-                         p_requester) c;
+    FROM tr_create_batch(t_id('batch ' || p_name), p_requester, p_key,
+                         md5(p_body), to_jsonb(p_tasks), p_requester) c;
     SELECT a.code, (SELECT n.name FROM batch_names n WHERE n.id = a.batch_id),
            (SELECT string_agg(e ->> 'local_id', ', ' ORDER BY i)
             FROM jsonb_array_elements(a.body) WITH ORDINALITY AS x (e, i))
@@ -31,32 +34,36 @@ SELECT (SELECT count(*) FROM batches) AS batches, (SELECT count(*) FROM tasks) A
        (SELECT count(*) FROM idempotency_keys) AS keys;
 
 -- ---------------------------------------------------------------- Idempotency-Key
-SELECT * FROM pg_temp.create('first', 'billing', 'nightly-1', t_task('a1'), t_task('a2', t_deps('a1')));
+SELECT * FROM pg_temp.create('first', 'billing', 'nightly-1', 'body 1', t_task('a1'), t_task('a2', t_deps('a1')));
 SELECT * FROM stored;
 -- The retry (same requester and key; new batch and task ids, as the
 -- responder makes them): the first answer, nothing created.
-SELECT * FROM pg_temp.create('retry', 'billing', 'nightly-1', t_task('a1 again'), t_task('a2 again'));
+SELECT * FROM pg_temp.create('retry', 'billing', 'nightly-1', 'body 1', t_task('a1 again'), t_task('a2 again'));
 SELECT (SELECT body FROM answers WHERE name = 'first') = (SELECT body FROM answers WHERE name = 'retry')
            AS same_body;
+SELECT * FROM stored;
+-- The same key with another body: refused, nothing created.
+SELECT t_try($$SELECT * FROM pg_temp.create('misuse', 'billing', 'nightly-1', 'another body',
+                                            t_task('m1'))$$) AS misuse;
 SELECT * FROM stored;
 SELECT b.name AS batch, k.requester, k.key, k.status_code
 FROM idempotency_keys k JOIN batch_names b ON b.id = k.batch_id ORDER BY k.requester, k.key;
 -- The same key from another requester is another key.
-SELECT * FROM pg_temp.create('other requester', 'shipping', 'nightly-1', t_task('s1'));
+SELECT * FROM pg_temp.create('other requester', 'shipping', 'nightly-1', 'body s1', t_task('s1'));
 -- Without a key, every request creates.
-SELECT * FROM pg_temp.create('no key 1', 'billing', NULL, t_task('n1'));
-SELECT * FROM pg_temp.create('no key 2', 'billing', NULL, t_task('n2'));
+SELECT * FROM pg_temp.create('no key 1', 'billing', NULL, NULL, t_task('n1'));
+SELECT * FROM pg_temp.create('no key 2', 'billing', NULL, NULL, t_task('n2'));
 SELECT * FROM stored;
 -- A creation that fails stores nothing, its key neither: the retry creates.
-SELECT * FROM pg_temp.create('broken', 'billing', 'nightly-2', t_task('x1', kind => NULL));
+SELECT * FROM pg_temp.create('broken', 'billing', 'nightly-2', 'body x1', t_task('x1', kind => NULL));
 SELECT * FROM stored;
-SELECT * FROM pg_temp.create('fixed', 'billing', 'nightly-2', t_task('x1'));
+SELECT * FROM pg_temp.create('fixed', 'billing', 'nightly-2', 'body x1', t_task('x1'));
 SELECT * FROM stored;
 
 -- ---------------------------------------------------------------- dedupe
 -- Existing tasks: e1 and e2 (kind "ingest", Pending), e3 (Success), e4
 -- (Failure).
-SELECT * FROM pg_temp.create('existing', 'billing', NULL,
+SELECT * FROM pg_temp.create('existing', 'billing', NULL, NULL,
     t_task('e1', kind => 'ingest', metadata => '{"tenant": 1, "tags": ["a", "b"]}'),
     t_task('e2', kind => 'ingest', metadata => '{"tenant": 2}'),
     t_task('e3', kind => 'report', metadata => '{"tenant": 1}'),
@@ -66,7 +73,7 @@ SELECT t_put('Failure', 'e4');
 
 -- d1 has e1's kind, status and tenant: skipped, and d2's dependency on it
 -- links to e1 (d2 waits for e1). d3 (tenant 3) has no twin: created.
-SELECT * FROM pg_temp.create('dedupe', 'billing', NULL,
+SELECT * FROM pg_temp.create('dedupe', 'billing', NULL, NULL,
     t_task('d1', kind => 'ingest', metadata => '{"tenant": 1, "day": "mon"}',
            dedupe => jsonb_build_array(t_dedupe('ingest', 'Pending', '["tenant"]'))),
     t_task('d2', t_deps('d1')),
@@ -80,7 +87,7 @@ SELECT count(*) AS d1_stored FROM tasks WHERE id = t_id('d1');
 -- What does not match: another status, another kind, another value, a
 -- value that is only contained in the existing one. The second strategy of
 -- f5 matches (e2): skipped.
-SELECT * FROM pg_temp.create('no twins', 'billing', NULL,
+SELECT * FROM pg_temp.create('no twins', 'billing', NULL, NULL,
     t_task('f1', kind => 'ingest', metadata => '{"tenant": 1}',
            dedupe => jsonb_build_array(t_dedupe('ingest', 'Running', '["tenant"]'))),
     t_task('f2', kind => 'ingest', metadata => '{"tenant": 1}',
@@ -96,7 +103,7 @@ SELECT * FROM pg_temp.create('no twins', 'billing', NULL,
 -- Twins of ended tasks: a dependency on e3's twin (Success) is met at once;
 -- on e4's twin (Failure), a child requiring it fails, one that does not is
 -- Pending.
-SELECT * FROM pg_temp.create('ended twins', 'billing', NULL,
+SELECT * FROM pg_temp.create('ended twins', 'billing', NULL, NULL,
     t_task('g1', kind => 'report', metadata => '{"tenant": 1}',
            dedupe => jsonb_build_array(t_dedupe('report', 'Success', '["tenant"]'))),
     t_task('g2', t_deps('g1')),
@@ -110,11 +117,11 @@ SELECT * FROM t_tasks WHERE task ~ '^g';
 
 -- Every task skipped: 204 and an empty body; with a key, a retry gets the
 -- same 204.
-SELECT * FROM pg_temp.create('all skipped', 'billing', 'nightly-3',
+SELECT * FROM pg_temp.create('all skipped', 'billing', 'nightly-3', 'body 3',
     t_task('h1', kind => 'ingest', metadata => '{"tenant": 2}',
            dedupe => jsonb_build_array(t_dedupe('ingest', 'Pending', '["tenant"]'))));
 SELECT body FROM answers WHERE name = 'all skipped';
-SELECT * FROM pg_temp.create('all skipped again', 'billing', 'nightly-3',
+SELECT * FROM pg_temp.create('all skipped again', 'billing', 'nightly-3', 'body 3',
     t_task('h1 again', kind => 'ingest', metadata => '{"tenant": 2}',
            dedupe => jsonb_build_array(t_dedupe('ingest', 'Pending', '["tenant"]'))));
 SELECT count(*) AS batches FROM batches WHERE id = t_id('batch all skipped again');

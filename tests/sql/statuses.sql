@@ -101,8 +101,8 @@ FROM moves m JOIN task_events e ON e.task_id = t_id(m.task) AND e.id > :mark
 WHERE NOT m.moved;
 
 -- ...and each move one: paused, resumed, canceled or status, with the
--- reason of a terminal status. (Paused>Failure and Paused>Canceled read
--- "resumed": a bug, shown by tests/sql/known-bugs/paused_event_name.sql.)
+-- reason of a terminal status (Paused>Failure is "status", Paused>Canceled
+-- "canceled": see paused_event_name.sql).
 SELECT m.task, count(e.*) AS events, min(e.event) AS event, min(e.from_status) AS "from",
        min(e.to_status) AS "to", min(e.detail::text) AS detail
 FROM moves m LEFT JOIN task_events e ON e.task_id = t_id(m.task) AND e.id > :mark
