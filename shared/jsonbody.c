@@ -3,6 +3,8 @@
  */
 #include "jsonbody.h"
 
+#include "jsonnum.h"
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +32,8 @@ static long hex4(const char *p, size_t n)
 static const char ERR_NUL[] = "JSON strings must not contain \\u0000 (NUL)";
 static const char ERR_SURROGATE[] = "JSON strings must not contain a lone UTF-16 surrogate";
 static const char ERR_END[] = "unexpected end of data";
+static const char ERR_INTEGER[] =
+    "integer beyond the signed 64-bit range (-9223372036854775808 to 9223372036854775807)";
 
 /* Scans the string at s[*i] (a '"'); moves *i past it. Besides JSON's rules,
  * refuses \u0000 (json-c cuts object keys at a NUL and PostgreSQL cannot
@@ -111,6 +115,11 @@ static const char *scan_number(const char *s, size_t n, size_t *i)
         while (is_digit(s, n, k))
             k++;
     }
+    /* json-c clamps integers beyond 64 bits (-9223372036854775809 reads as
+     * INT64_MIN, so the two cannot be told apart later): checked here, on
+     * the text. Other numbers keep their text in json-c (validate.c). */
+    if (jsonnum_is_integer_literal(s + *i, k - *i) && jsonnum_problem(s + *i, k - *i))
+        return ERR_INTEGER;
     *i = k;
     return NULL;
 }
@@ -222,6 +231,10 @@ int jsonbody_parse(const char *text, size_t len, json_object **out, char *err, s
     const char *why = scan_json(text, len, &at);
     if (why == ERR_NUL || why == ERR_SURROGATE) {
         snprintf(err, errsize, "%s", why);
+        return -1;
+    }
+    if (why == ERR_INTEGER) {
+        snprintf(err, errsize, "the number at byte %zu is an %s", at, why);
         return -1;
     }
     if (why) {

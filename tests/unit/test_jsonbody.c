@@ -109,6 +109,15 @@ int main(void)
     CHECK(strstr(P("[\"\\ud800"), "lone UTF-16 surrogate") != NULL);
     CHECK(strstr(P("[\"\\udbff\\udfff\\udc00\"]"), "lone UTF-16 surrogate") != NULL);
 
+    /* Integers beyond 64 bits, which json-c would clamp, are refused with
+     * their place; both ends of the range and other numbers are left to
+     * validate.c. */
+    CHECK_STR(P("[9223372036854775807, -9223372036854775808, 1e400, 1e-400]"), "ok");
+    CHECK(strncmp(P("[1, 9223372036854775808]"), "the number at byte 4 is an integer beyond", 41)
+          == 0);
+    CHECK(strstr(P("{\"a\": -9223372036854775809}"), "integer beyond the signed 64-bit") != NULL);
+    CHECK(strstr(P("123456789012345678901234567890"), "integer beyond the signed 64-bit") != NULL);
+
     /* Nesting is bounded. */
     char deep[2 * 100 + 1];
     memset(deep, '[', 100);
