@@ -294,6 +294,7 @@ static const struct err_case err_cases[] = {
     {",'on_start':{'params':{'url':'http://x.example/','body':{'n':1e19}}}",
      "[0].on_start.params.body.n", "signed 64-bit range"},
     {",'metadata':{'n':9223372036854775808}", "[0].metadata.n", "signed 64-bit range"},
+    {",'metadata':{'n':-9223372036854775809e0}", "[0].metadata.n", "signed 64-bit range"},
     {",'on_start':{'params':{'url':'http://x.example/','headers':{'X-A':1}}}",
      "[0].on_start.params.headers.X-A", "must be a string"},
     {",'on_start':{'params':{'url':'http://x.example/','headers':{'X-A':null}}}",
