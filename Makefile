@@ -58,7 +58,7 @@ bench: deps-bench build
 	@if [ -x scripts/bench ]; then scripts/bench; else echo "bench: not yet (no scripts/bench)"; fi
 
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := fuzz_validate fuzz_urlquery
+FUZZ_TARGETS := fuzz_validate fuzz_urlquery fuzz_call_request
 
 fuzz: deps-test
 	cmake -S tests/fuzz -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug

@@ -33,13 +33,18 @@ void api_call(struct request *r, const char *sql, int n, const char *const *para
     PQclear(res);
 }
 
-/* Parses a whole decimal integer; -1 when s is not one. */
+/* Parses a whole decimal integer; -1 when s is not one, -2 when it is one
+ * beyond 64 bits. */
 static int parse_ll(const char *s, long long *out)
 {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
+    if (end == s || *end)
+        return -1;
+    if (errno == ERANGE)
+        return -2;
+    if (errno)
         return -1;
     *out = v;
     return 0;
@@ -54,7 +59,10 @@ int api_page_or_reply(struct request *r, struct verr_list *errs, struct api_page
         request_query_value_or_reply(r, "page_size", &page_size) < 0 ||
         request_query_value_or_reply(r, "per_page", &per_page) < 0)
         goto out;
-    if (page_text && parse_ll(page_text, &page) < 0)
+    int page_rc = page_text ? parse_ll(page_text, &page) : 0;
+    if (page_rc == -2)
+        verr_add(errs, "page", "is too large (at most 9223372036854775807)");
+    else if (page_rc < 0)
         verr_add(errs, "page", "must be an integer");
     const char *size_text = page_size ? page_size : per_page;
     if (size_text && (parse_ll(size_text, &size) < 0 || size < 1)) {

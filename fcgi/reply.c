@@ -44,6 +44,8 @@ void reply_json(struct request *r, int status, const char *extra_headers, const 
         return;
     }
     FCGX_PutS("Content-Type: application/json\r\n\r\n", r->fcgx->out);
+    if (strcmp(r->method, "HEAD") == 0)
+        return; /* the headers of the GET, no body (RFC 9110) */
     /* Compact: PostgreSQL writes `{"a" : 1, "b" : 2}`. */
     size_t len = strlen(body);
     char *compact = xmalloc(len + 1);
@@ -59,7 +61,8 @@ void reply_text(struct request *r, int status, const char *content_type, const c
     r->status = status;
     FCGX_FPrintF(r->fcgx->out, "Status: %d %s\r\nContent-Type: %s\r\n\r\n", status,
                  status_text(status), content_type);
-    FCGX_PutStr(body, (int)len, r->fcgx->out);
+    if (strcmp(r->method, "HEAD") != 0)
+        FCGX_PutStr(body, (int)len, r->fcgx->out);
 }
 
 int reply_error(struct request *r, int status, const char *message, json_object *details)

@@ -20,6 +20,14 @@ static const char *param_or(const struct request *r, const char *name, const cha
     return v && *v ? v : def;
 }
 
+static bool has_encoded_slash(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++)
+        if (s[i] == '%' && s[i + 1] == '2' && (s[i + 2] == 'f' || s[i + 2] == 'F'))
+            return true;
+    return false;
+}
+
 void request_init(struct request *r, FCGX_Request *fcgx, const struct config *cfg,
                   struct db *db)
 {
@@ -29,6 +37,16 @@ void request_init(struct request *r, FCGX_Request *fcgx, const struct config *cf
     r->db = db;
     r->method = param_or(r, "REQUEST_METHOD", "GET");
     r->path = param_or(r, "DOCUMENT_URI", param_or(r, "SCRIPT_NAME", "/"));
+    /* nginx decodes the path it hands over (DOCUMENT_URI), so an encoded
+     * slash becomes a separator: "/tasks/<id>%2Fpause" would reach
+     * /tasks/<id>/pause. A path holding one is routed as sent, undecoded:
+     * the %2F stays inside its segment, which then names no route or id. */
+    const char *raw = param_or(r, "REQUEST_URI", "");
+    size_t raw_len = strcspn(raw, "?");
+    if (has_encoded_slash(raw, raw_len)) {
+        r->path_buf = xasprintf("%.*s", (int)raw_len, raw);
+        r->path = r->path_buf;
+    }
     r->query = param_or(r, "QUERY_STRING", "");
     r->request_id = param_or(r, "REQUEST_ID", "-");
     r->requester = param_or(r, "HTTP_X_REQUESTER", "anonymous");
@@ -38,7 +56,9 @@ void request_init(struct request *r, FCGX_Request *fcgx, const struct config *cf
 void request_cleanup(struct request *r)
 {
     free(r->body);
+    free(r->path_buf);
     r->body = NULL;
+    r->path_buf = NULL;
 }
 
 const char *request_param(const struct request *r, const char *name)
@@ -76,13 +96,48 @@ int request_check_headers_or_reply(struct request *r)
     return 0;
 }
 
-static bool is_json_content_type(const char *ct)
+/* Whether ct is application/json. Its parameters are read as RFC 9110
+ * writes them (; name=token or "quoted"): *charset_ok says whether a
+ * charset, when named, is UTF-8 (JSON's only encoding, RFC 8259). */
+static bool is_json_content_type(const char *ct, bool *charset_ok)
 {
+    *charset_ok = true;
     if (!ct)
         return false;
     size_t n = strlen("application/json");
-    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' ||
-                                                            ct[n] == ' ');
+    if (strncasecmp(ct, "application/json", n) != 0)
+        return false;
+    const char *p = ct + n;
+    p += strspn(p, " \t");
+    if (*p && *p != ';')
+        return false;
+    while (*p == ';') {
+        p++;
+        p += strspn(p, " \t");
+        size_t name_len = strcspn(p, "=; \t");
+        const char *name = p;
+        p += name_len;
+        if (*p != '=')
+            continue;
+        p++;
+        char value[64];
+        size_t v_len;
+        if (*p == '"') {
+            v_len = strcspn(++p, "\"");
+            snprintf(value, sizeof value, "%.*s", (int)(v_len < 63 ? v_len : 63), p);
+            p += v_len + (p[v_len] == '"');
+        } else {
+            v_len = strcspn(p, "; \t");
+            snprintf(value, sizeof value, "%.*s", (int)(v_len < 63 ? v_len : 63), p);
+            p += v_len;
+        }
+        if (name_len == 7 && strncasecmp(name, "charset", 7) == 0 &&
+            !(v_len == 5 && strcasecmp(value, "utf-8") == 0))
+            *charset_ok = false;
+        p += strspn(p, " \t");
+        p += strcspn(p, ";");
+    }
+    return true;
 }
 
 /* Reads CONTENT_LENGTH bytes (bounded by the configured limit). */
@@ -113,8 +168,12 @@ static int read_body_or_reply(struct request *r)
 int request_json_body_or_reply(struct request *r, json_object **out)
 {
     *out = NULL;
-    if (!is_json_content_type(request_param(r, "CONTENT_TYPE")))
+    bool charset_ok;
+    if (!is_json_content_type(request_param(r, "CONTENT_TYPE"), &charset_ok))
         return reply_error(r, 415, "Content-Type must be application/json", NULL);
+    if (!charset_ok)
+        return reply_error(r, 415, "Content-Type names a charset other than UTF-8: JSON bodies "
+                                   "must be UTF-8", NULL);
     if (read_body_or_reply(r) < 0)
         return -1;
     char err[160];

@@ -18,7 +18,9 @@ struct request {
     const struct config *cfg;
     struct db *db;
     const char *method;       /* "GET", ... */
-    const char *path;         /* decoded path, without the query */
+    const char *path;         /* decoded path, without the query; as sent (undecoded)
+                                 when it holds an encoded slash */
+    char *path_buf;           /* the undecoded path, when used (the request's) */
     const char *query;        /* raw query string, "" when none */
     const char *request_id;   /* nginx's $request_id, "-" when none */
     const char *requester;    /* X-Requester or "anonymous" (stored with a batch) */

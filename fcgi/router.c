@@ -87,6 +87,14 @@ static bool is_positive_integer(const char *s)
     return n < 19 || strcmp(s, "9223372036854775807") <= 0;
 }
 
+/* HEAD is served wherever GET is (RFC 9110): the GET handler answers, and
+ * reply.c leaves the body out. */
+static bool method_served_by(const char *route_method, const char *method)
+{
+    return strcmp(route_method, method) == 0 ||
+           (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
+}
+
 static const struct route *route_find(const struct request *r, char *id, size_t idsize,
                                       bool *path_known)
 {
@@ -95,7 +103,7 @@ static const struct route *route_find(const struct request *r, char *id, size_t 
         if (!route_matches(routes[i].pattern, r->path, id, idsize))
             continue;
         *path_known = true;
-        if (strcmp(routes[i].method, r->method) == 0)
+        if (method_served_by(routes[i].method, r->method))
             return &routes[i];
     }
     return NULL;
@@ -114,15 +122,32 @@ const char *router_route_name(const struct request *r)
     return "unknown";
 }
 
+/* Adds method to the Allow list being built, once. */
+static void allow_add(struct strbuf *allow, const char *method)
+{
+    if (allow->data) {
+        for (const char *p = allow->data + strlen("Allow: "); *p;) {
+            size_t n = strcspn(p, ",");
+            if (n == strlen(method) && strncmp(p, method, n) == 0)
+                return;
+            p += n;
+            p += strspn(p, ", ");
+        }
+    }
+    strbuf_addf(allow, "%s%s", allow->len ? ", " : "Allow: ", method);
+}
+
 static void reply_method_not_allowed(struct request *r)
 {
     struct strbuf allow;
     strbuf_init(&allow);
     char id[ID_LEN + 2];
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (route_matches(routes[i].pattern, r->path, id, sizeof id) &&
-            !(allow.data && strstr(allow.data, routes[i].method)))
-            strbuf_addf(&allow, "%s%s", allow.len ? ", " : "Allow: ", routes[i].method);
+        if (!route_matches(routes[i].pattern, r->path, id, sizeof id))
+            continue;
+        allow_add(&allow, routes[i].method);
+        if (strcmp(routes[i].method, "GET") == 0)
+            allow_add(&allow, "HEAD");
     }
     strbuf_adds(&allow, "\r\n");
     json_object *o = json_object_new_object();

@@ -3,9 +3,12 @@
  */
 #include "jsonbody.h"
 
+#include "jsonnum.h"
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The value of the 4 hex digits at p (n bytes available), or -1. */
@@ -30,6 +33,13 @@ static long hex4(const char *p, size_t n)
 static const char ERR_NUL[] = "JSON strings must not contain \\u0000 (NUL)";
 static const char ERR_SURROGATE[] = "JSON strings must not contain a lone UTF-16 surrogate";
 static const char ERR_END[] = "unexpected end of data";
+
+/* Where integer literals beyond 64 bits end (offsets in the text), so that
+ * they reach json-c as doubles (see mark_wide_integers). */
+struct wide_ints {
+    size_t *ends;
+    size_t n, cap;
+};
 
 /* Scans the string at s[*i] (a '"'); moves *i past it. Besides JSON's rules,
  * refuses \u0000 (json-c cuts object keys at a NUL and PostgreSQL cannot
@@ -84,7 +94,7 @@ static bool is_digit(const char *s, size_t n, size_t k)
 }
 
 /* Scans the number at s[*i] (RFC 8259: no leading zeros, no "1.", no NaN). */
-static const char *scan_number(const char *s, size_t n, size_t *i)
+static const char *scan_number(const char *s, size_t n, size_t *i, struct wide_ints *wide)
 {
     size_t k = *i;
     if (k < n && s[k] == '-')
@@ -111,6 +121,13 @@ static const char *scan_number(const char *s, size_t n, size_t *i)
         while (is_digit(s, n, k))
             k++;
     }
+    if (jsonnum_is_integer_literal(s + *i, k - *i) && jsonnum_problem(s + *i, k - *i)) {
+        if (wide->n == wide->cap) {
+            wide->cap = wide->cap ? 2 * wide->cap : 8;
+            wide->ends = xrealloc(wide->ends, wide->cap * sizeof *wide->ends);
+        }
+        wide->ends[wide->n++] = k;
+    }
     *i = k;
     return NULL;
 }
@@ -127,7 +144,7 @@ static size_t skip_space(const char *s, size_t n, size_t i)
  * even when strict (it takes 'single quoted' keys, NaN, Infinity and "1."),
  * does not. Iterative: the nesting cannot exhaust the stack. Returns the
  * problem (and its offset in *at), or NULL. */
-static const char *scan_json(const char *s, size_t n, size_t *at)
+static const char *scan_json(const char *s, size_t n, size_t *at, struct wide_ints *wide)
 {
     char stack[JSONBODY_MAX_DEPTH]; /* '[' or '{' per open container */
     int depth = 0;
@@ -184,7 +201,7 @@ static const char *scan_json(const char *s, size_t n, size_t *at)
             why = scan_string(s, n, &i);
             state = AFTER;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
-            why = scan_number(s, n, &i);
+            why = scan_number(s, n, &i, wide);
             state = AFTER;
         } else {
             static const char *const literals[] = {"true", "false", "null"};
@@ -203,6 +220,33 @@ static const char *scan_json(const char *s, size_t n, size_t *at)
     return why;
 }
 
+/*
+ * json-c clamps an integer literal beyond 64 bits (-9223372036854775809 reads
+ * as INT64_MIN, the same as the real INT64_MIN): what was sent would be lost
+ * before validate.c sees it. Such literals go to json-c with "e0" appended:
+ * the same number, which json-c reads as a double keeping its text, so that
+ * validate.c refuses it with its field path (shared/jsonnum.h), as any other
+ * number that cannot be kept. Returns the new text (the caller's).
+ */
+static char *mark_wide_integers(const char *text, size_t len, const struct wide_ints *wide)
+{
+    char *out = xmalloc(len + 2 * wide->n + 1);
+    size_t from = 0, to = 0;
+    for (size_t k = 0; k < wide->n; k++) {
+        memcpy(out + to, text + from, wide->ends[k] - from);
+        to += wide->ends[k] - from;
+        memcpy(out + to, "e0", 2);
+        to += 2;
+        from = wide->ends[k];
+    }
+    memcpy(out + to, text + from, len - from);
+    out[to + len - from] = '\0';
+    return out;
+}
+
+static int parse_scanned(const char *text, size_t len, const char *why, size_t at,
+                         json_object **out, char *err, size_t errsize);
+
 int jsonbody_parse(const char *text, size_t len, json_object **out, char *err, size_t errsize)
 {
     *out = NULL;
@@ -219,7 +263,24 @@ int jsonbody_parse(const char *text, size_t len, json_object **out, char *err, s
         return -1;
     }
     size_t at;
-    const char *why = scan_json(text, len, &at);
+    struct wide_ints wide = {0};
+    const char *why = scan_json(text, len, &at, &wide);
+    char *marked = NULL;
+    if (!why && wide.n > 0) {
+        marked = mark_wide_integers(text, len, &wide);
+        len += 2 * wide.n;
+        text = marked;
+    }
+    free(wide.ends);
+    int rc = parse_scanned(text, len, why, at, out, err, errsize);
+    free(marked);
+    return rc;
+}
+
+/* jsonbody_parse, once the text is scanned (why: the scan's problem, or NULL). */
+static int parse_scanned(const char *text, size_t len, const char *why, size_t at,
+                         json_object **out, char *err, size_t errsize)
+{
     if (why == ERR_NUL || why == ERR_SURROGATE) {
         snprintf(err, errsize, "%s", why);
         return -1;

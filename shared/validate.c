@@ -23,8 +23,10 @@
 #include <strings.h>
 #include <uuid/uuid.h>
 
+#include "jsonnum.h"
 #include "statuses.h"
 #include "url.h"
+#include "webhook_headers.h"
 
 #define VAL_DEFAULT_MAX_TASKS 10000
 #define VAL_ID_MAX 255          /* local id, code points */
@@ -33,8 +35,8 @@
 #define VAL_LIST_MAX 16         /* actions per trigger, rules, dedupe matchers */
 #define VAL_METADATA_MAX 65536  /* bytes, compact serialization */
 #define VAL_URL_MAX 2048        /* bytes */
-#define VAL_HEADER_NAME_MAX 256 /* bytes (a token is ASCII) */
-#define VAL_HEADER_VALUE_MAX 8192
+#define VAL_HEADER_NAME_MAX WEBHOOK_HEADER_NAME_MAX /* bytes (a token is ASCII) */
+#define VAL_HEADER_VALUE_MAX WEBHOOK_HEADER_VALUE_MAX
 #define VAL_CYCLE_SHOWN 20 /* ids listed in a cycle message before eliding */
 #define VAL_NONE SIZE_MAX  /* "no task" in index arrays */
 
@@ -439,22 +441,26 @@ static int val_scan(struct val_ctx *c, json_object *v)
         }
         return rc;
     }
-    case json_type_int: {
-        /* json-c clamps integer literals beyond 64 bits to these limits;
-         * storing the clamped value would silently change what was sent. */
-        int64_t i = json_object_get_int64(v);
-        if (i == INT64_MAX || i == INT64_MIN) {
+    case json_type_int:
+        /* json-c holds integers above INT64_MAX as unsigned; those beyond
+         * 64 bits were refused by jsonbody.c while their text was at hand. */
+        if (json_object_get_int64(v) == INT64_MAX && json_object_get_uint64(v) > INT64_MAX) {
             val_err(c, "is an integer beyond the signed 64-bit range");
             return -1;
         }
         return 0;
-    }
-    case json_type_double:
-        if (!isfinite(json_object_get_double(v))) {
-            val_err(c, "is a number beyond the range of a double");
+    case json_type_double: {
+        /* json-c keeps the text of a parsed double: the rule is on that. */
+        const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        const char *why = isfinite(json_object_get_double(v))
+                              ? jsonnum_problem(text, strlen(text))
+                              : "is beyond the range of a double (about ±1.8e308)";
+        if (why) {
+            val_err(c, "%s", why);
             return -1;
         }
         return 0;
+    }
     default:
         return 0;
     }
@@ -529,33 +535,6 @@ static void val_verb(struct val_ctx *c, json_object *params, json_object *out)
     json_object_object_add(out, "verb", val_j(json_object_new_string(verb)));
 }
 
-/* RFC 7230 tchar */
-static bool val_is_tchar(unsigned char ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static bool val_is_token(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > VAL_HEADER_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!val_is_tchar((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
-/* Control characters would split or corrupt the request line; tab is allowed. */
-static bool val_header_value_ok(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p < 0x20 && *p != '\t') || *p == 0x7F)
-            return false;
-    return true;
-}
-
 /* Checks a header value (at the current path). */
 static int val_header_value(struct val_ctx *c, json_object *v)
 {
@@ -566,7 +545,7 @@ static int val_header_value(struct val_ctx *c, json_object *v)
     }
     if (val_storable(c, v, &cps) < 0)
         return -1;
-    if (!val_header_value_ok(json_object_get_string(v))) {
+    if (!webhook_header_value_ok(json_object_get_string(v))) {
         val_err(c, "must not contain control characters such as CR or LF");
         return -1;
     }
@@ -579,7 +558,7 @@ static int val_header_value(struct val_ctx *c, json_object *v)
 
 static void val_header(struct val_ctx *c, const char *name, json_object *v, json_object *out)
 {
-    if (!val_is_token(name)) {
+    if (!webhook_header_name_ok(name)) {
         /* echo the name only when it is printable ASCII, so the error is valid JSON */
         bool printable = true;
         for (const char *p = name; *p; p++)
@@ -593,7 +572,11 @@ static void val_header(struct val_ctx *c, const char *name, json_object *v, json
         return;
     }
     size_t mark = val_push_key(c, name);
-    if (val_header_value(c, v) == 0)
+    if (webhook_header_refused(name)) {
+        /* framing or the service's own: would corrupt or spoof calls */
+        val_err(c, "is a header the service sets itself or that frames the request; a task "
+                   "may not set any of %s", webhook_header_refused_list());
+    } else if (val_header_value(c, v) == 0)
         json_object_object_add(out, name, val_j(json_object_new_string(json_object_get_string(v))));
     val_pop(c, mark);
 }

@@ -23,9 +23,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "call_request.h"
 #include "ssrf.h"
-#include "sign.h"
-#include "tokens.h"
 #include "util.h"
 
 struct transfer;
@@ -43,8 +42,7 @@ struct transfer {
     struct deliver *owner;
     struct transfer *prev, *next;
     CURL *easy;
-    struct curl_slist *headers;
-    char *request_body;
+    struct call_request req;    /* what is sent: URL, method, body, headers */
     struct strbuf response;
     bool keep_response;
     bool too_large;
@@ -53,7 +51,6 @@ struct transfer {
     bool is_start;
     int attempts;
     long long started_ms;
-    char *url;
     int sockets_opened;         /* connections open_socket() let through */
     int sockets_blocked;        /* and those it refused */
     char blocked_why[128];      /* why the first refused one was refused */
@@ -89,9 +86,7 @@ static void transfer_free(struct transfer *t)
         curl_multi_remove_handle(t->owner->multi, t->easy);
         curl_easy_cleanup(t->easy);
     }
-    curl_slist_free_all(t->headers);
-    free(t->request_body);
-    free(t->url);
+    call_request_cleanup(&t->req);
     strbuf_cleanup(&t->response);
     free(t);
 }
@@ -124,34 +119,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
-/* params.url with handle=<public url>/tasks/<id> added to its query; with
- * API authentication on, a start call's handle carries the callback token
- * of that start attempt (?token=). */
-static char *build_url(const struct deliver *d, const char *url, const struct call *c)
-{
-    const struct config *cfg = d->cfg;
-    CURLU *u = curl_url();
-    char *handle;
-    if (d->callback_tokens && c->task_attempt > 0) {
-        char token[CALLBACK_TOKEN_LEN + 1];
-        tokens_callback(cfg->callback_secret, c->task_id, c->task_attempt, token);
-        handle = xasprintf("handle=%s/tasks/%s?token=%s", cfg->public_url, c->task_id, token);
-    } else {
-        handle = xasprintf("handle=%s/tasks/%s", cfg->public_url, c->task_id);
-    }
-    char *out = NULL, *result = NULL;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_QUERY, handle, CURLU_APPENDQUERY | CURLU_URLENCODE) ==
-            CURLUE_OK &&
-        curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK) {
-        result = xstrdup(out);
-    }
-    curl_free(out);
-    free(handle);
-    curl_url_cleanup(u);
-    return result;
-}
-
 /* CURLOPT_OPENSOCKETFUNCTION: opens the socket of one connection attempt
  * only when its address is permitted (see the top of the file). */
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
@@ -172,73 +139,24 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
-static void add_header(struct transfer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_header(struct transfer *t, const char *fmt, ...)
+static void set_method(struct transfer *t)
 {
-    char line[9000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    t->headers = curl_slist_append(t->headers, line);
-}
-
-static void add_headers(struct transfer *t, const struct call *c, const struct config *cfg)
-{
-    json_object *headers;
-    if (json_object_object_get_ex(c->params, "headers", &headers) &&
-        json_object_is_type(headers, json_type_object)) {
-        json_object_object_foreach(headers, name, value)
-            add_header(t, "%s: %s", name, json_object_get_string(value));
-    }
-    char trigger[12];
-    snprintf(trigger, sizeof trigger, "%s", c->trigger);
-    for (char *p = trigger; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-    add_header(t, "X-Task-Id: %s", c->task_id);
-    add_header(t, "X-Batch-Id: %s", c->batch_id);
-    add_header(t, "X-Task-Trigger: %s", trigger);
-    if (c->outcome[0])
-        add_header(t, "X-Task-Status: %s", c->outcome);
-    add_header(t, "Idempotency-Key: %s", c->idem_key);
-    if (t->request_body)
-        add_header(t, "Content-Type: application/json");
-    add_header(t, "Expect:"); /* no 100-continue round trip */
-    if (cfg->webhook_secret && cfg->webhook_secret[0]) {
-        char sig[SIGN_HEADER_MAX];
-        sign_webhook(cfg->webhook_secret, (long long)time(NULL), t->request_body,
-                     t->request_body ? strlen(t->request_body) : 0, sig);
-        add_header(t, "X-Taskrunner-Signature: %s", sig);
-    }
-}
-
-static void set_method(struct transfer *t, const char *verb)
-{
-    if (strcmp(verb, "Get") == 0 && !t->request_body) {
+    const struct call_request *r = &t->req;
+    if (strcmp(r->method, "GET") == 0 && !r->body)
         curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(verb, "Post") == 0) {
+    else if (strcmp(r->method, "POST") == 0)
         curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
-    } else {
-        char upper[16];
-        snprintf(upper, sizeof upper, "%s", verb);
-        for (char *p = upper; *p; p++)
-            *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, upper);
-    }
-    if (t->request_body)
-        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->request_body);
-    else if (strcmp(verb, "Post") == 0)
+    else
+        curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, r->method);
+    if (r->body)
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, r->body);
+    else if (strcmp(r->method, "POST") == 0)
         curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, "");
 }
 
 int deliver_start(struct deliver *d, const struct call *c, const char **error)
 {
     const struct config *cfg = d->cfg;
-    json_object *v;
-    const char *url = json_object_object_get_ex(c->params, "url", &v) ? json_object_get_string(v)
-                                                                      : NULL;
-    const char *verb = json_object_object_get_ex(c->params, "verb", &v)
-                           ? json_object_get_string(v) : "Post";
     struct transfer *t = xcalloc(1, sizeof *t);
     t->owner = d;
     strbuf_init(&t->response);
@@ -249,19 +167,23 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
     t->keep_response = t->is_start;
     t->attempts = c->attempts;
     t->started_ms = util_mono_ms();
-    t->url = url ? build_url(d, url, c) : NULL;
-    if (!t->url) {
-        *error = "the webhook URL cannot be used";
+    struct call_request_settings settings = {
+        .public_url = cfg->public_url,
+        .callback_secret = d->callback_tokens ? cfg->callback_secret : NULL,
+        .webhook_secret = cfg->webhook_secret};
+    if (call_request_build(&settings, c, (long long)time(NULL), &t->req, error) < 0) {
         transfer_free(t);
         return -1;
     }
-    if (json_object_object_get_ex(c->params, "body", &v))
-        t->request_body = xstrdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+    if (t->req.dropped > 0)
+        log_warn("call %lld: %d header(s) of params.headers not sent: names a task may not "
+                 "set, or not valid headers (first: \"%s\")",
+                 c->delivery_id, t->req.dropped, t->req.dropped_first);
 
     t->easy = curl_easy_init();
     if (!t->easy)
         fatal("could not create a curl handle");
-    curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
+    curl_easy_setopt(t->easy, CURLOPT_URL, t->req.url);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, t);
@@ -274,9 +196,14 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "taskrunner-worker");
-    set_method(t, verb);
-    add_headers(t, c, cfg);
-    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+    set_method(t);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->req.headers);
+    /* The request's framing is the worker's own (call_request.c drops what
+     * could change it). A call whose stored headers had to be filtered was
+     * written by someone trying: its connection is not kept for the next
+     * call, whatever the answer looked like. */
+    if (t->req.dropped > 0)
+        curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 1L);
     if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK) {
         *error = "could not queue the call";
         transfer_free(t);
@@ -287,7 +214,7 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
     if (d->transfers)
         d->transfers->prev = t;
     d->transfers = t;
-    log_debug("call %lld started: %s", c->delivery_id, url); /* t->url holds the token */
+    log_debug("call %lld started: %s %s", c->delivery_id, t->req.method, t->task_id);
     return 0;
 }
 

@@ -30,7 +30,7 @@ if(tr_fuzz_ok)
     CMAKE_ARGS -DCMAKE_C_COMPILER=${TR_CLANG} -DCMAKE_BUILD_TYPE=Debug
     INSTALL_COMMAND ""
     BUILD_ALWAYS ON)
-  foreach(target fuzz_validate fuzz_urlquery)
+  foreach(target fuzz_validate fuzz_urlquery fuzz_call_request)
     add_test(NAME fuzz.${target}
              COMMAND ${CMAKE_CURRENT_LIST_DIR}/run-fuzz ${CMAKE_BINARY_DIR}/fuzz/${target}
                      ${TR_FUZZ_SMOKE_SECONDS} ${CMAKE_BINARY_DIR}/fuzz-work/${target})

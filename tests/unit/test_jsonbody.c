@@ -109,6 +109,32 @@ int main(void)
     CHECK(strstr(P("[\"\\ud800"), "lone UTF-16 surrogate") != NULL);
     CHECK(strstr(P("[\"\\udbff\\udfff\\udc00\"]"), "lone UTF-16 surrogate") != NULL);
 
+    /* Integers beyond 64 bits, which json-c would clamp, reach json-c as
+     * doubles that keep their text (validate.c refuses them with their path);
+     * both ends of the range stay integers. */
+    CHECK_STR(P("[9223372036854775807, -9223372036854775808, 1e400, 1e-400]"), "ok");
+    {
+        const char *text = "{\"a\": [-9223372036854775809, 1, 123456789012345678901234567890]}";
+        json_object *doc = NULL, *a = NULL;
+        char err[160];
+        if (CHECK(jsonbody_parse(text, strlen(text), &doc, err, sizeof err) == 0) &&
+            CHECK(json_object_object_get_ex(doc, "a", &a))) {
+            json_object *x = json_object_array_get_idx(a, 0);
+            CHECK(json_object_is_type(x, json_type_double));
+            CHECK_STR(json_object_to_json_string_ext(x, JSON_C_TO_STRING_PLAIN),
+                      "-9223372036854775809e0");
+            CHECK(json_object_is_type(json_object_array_get_idx(a, 1), json_type_int));
+            CHECK_STR(json_object_to_json_string_ext(json_object_array_get_idx(a, 2),
+                                                     JSON_C_TO_STRING_PLAIN),
+                      "123456789012345678901234567890e0");
+        }
+        json_object_put(doc);
+        /* Alone, at the very end of the text. */
+        if (CHECK(jsonbody_parse("18446744073709551616", 20, &doc, err, sizeof err) == 0))
+            CHECK(json_object_is_type(doc, json_type_double));
+        json_object_put(doc);
+    }
+
     /* Nesting is bounded. */
     char deep[2 * 100 + 1];
     memset(deep, '[', 100);

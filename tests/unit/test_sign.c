@@ -1,6 +1,7 @@
 /*
  * Unit tests of shared/sign.c: webhook signatures match an independent
- * HMAC-SHA256 (values computed with `openssl dgst -sha256 -hmac`).
+ * HMAC-SHA256 (values computed with `openssl dgst -sha256 -hmac`, and with
+ * Python's hmac for the Standard Webhooks one).
  */
 #include "check.h"
 #include "sign.h"
@@ -19,5 +20,11 @@ int main(void)
     /* Another secret, another signature. */
     sign_webhook("other", 1700000000LL, NULL, 0, out);
     CHECK(strstr(out, "21948100f1d7") == NULL);
+    /* Standard Webhooks: base64 HMAC of "<id>.<t>.<body>" (values from
+     * Python's hmac and base64). */
+    sign_standard_webhook("s3cret", "msg_1:start:x", 1700000000LL, body, strlen(body), out);
+    CHECK_STR(out, "v1,TqliHCP9Pv8B5WeivoW1TAXGFdRhuYI5ok4Y03/wksc=");
+    sign_standard_webhook("s3cret", "id", 1700000000LL, NULL, 0, out);
+    CHECK_STR(out, "v1,c7Cu+oCM7Smn/XJWnepBODFRIX6SkitkfIeGTvE6P7w=");
     return check_exit();
 }
