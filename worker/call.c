@@ -19,7 +19,8 @@ int call_from_row(struct call *c, const PGresult *res, int i)
     c->delivery_id = strtoll(PQgetvalue(res, i, COL_DELIVERY), NULL, 10);
     snprintf(c->task_id, sizeof c->task_id, "%s", PQgetvalue(res, i, COL_TASK));
     snprintf(c->batch_id, sizeof c->batch_id, "%s", PQgetvalue(res, i, COL_BATCH));
-    snprintf(c->trigger, sizeof c->trigger, "%s", PQgetvalue(res, i, COL_TRIGGER));
+    if (!webhook_trigger_parse(PQgetvalue(res, i, COL_TRIGGER), &c->trigger))
+        return -1;
     snprintf(c->outcome, sizeof c->outcome, "%s", PQgetvalue(res, i, COL_OUTCOME));
     c->attempts = atoi(PQgetvalue(res, i, COL_ATTEMPTS));
     c->task_attempt = atoi(PQgetvalue(res, i, COL_TASK_ATTEMPT));

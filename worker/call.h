@@ -12,11 +12,13 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "statuses.h"
+
 struct call {
     long long delivery_id;
     char task_id[40];
     char batch_id[40];
-    char trigger[12];      /* "Start", "End" or "Cancel" */
+    enum webhook_trigger trigger;
     char outcome[12];      /* task status reported by end and cancel calls, or "" */
     json_object *params;   /* the action's params (owned) */
     int attempts;          /* HTTP tries including this one */
@@ -26,7 +28,7 @@ struct call {
 };
 
 /* Fills c from row i of res (columns of the tr_call type). Returns -1 when
- * the stored params are unreadable. */
+ * the stored params are unreadable or the trigger unknown. */
 int call_from_row(struct call *c, const PGresult *res, int i);
 void call_cleanup(struct call *c);
 

@@ -102,13 +102,9 @@ static void add_task_headers(struct call_request *r, const struct call *c, bool 
 static void add_service_headers(struct call_request *r, const struct call_request_settings *s,
                                 const struct call *c, long long now, bool content_type)
 {
-    char trigger[sizeof c->trigger];
-    snprintf(trigger, sizeof trigger, "%s", c->trigger);
-    for (char *p = trigger; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
     add_line(r, xasprintf("X-Task-Id: %s", c->task_id));
     add_line(r, xasprintf("X-Batch-Id: %s", c->batch_id));
-    add_line(r, xasprintf("X-Task-Trigger: %s", trigger));
+    add_line(r, xasprintf("X-Task-Trigger: %s", webhook_trigger_header(c->trigger)));
     if (c->outcome[0])
         add_line(r, xasprintf("X-Task-Status: %s", c->outcome));
     add_line(r, xasprintf("Idempotency-Key: %s", c->idem_key));

@@ -162,8 +162,8 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
     strbuf_init(&t->response);
     t->delivery_id = c->delivery_id;
     snprintf(t->task_id, sizeof t->task_id, "%s", c->task_id);
-    snprintf(t->trigger, sizeof t->trigger, "%s", c->trigger);
-    t->is_start = strcmp(c->trigger, "Start") == 0;
+    snprintf(t->trigger, sizeof t->trigger, "%s", webhook_trigger_name(c->trigger));
+    t->is_start = c->trigger == TRIGGER_START;
     t->keep_response = t->is_start;
     t->attempts = c->attempts;
     t->started_ms = util_mono_ms();

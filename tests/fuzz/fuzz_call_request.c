@@ -184,8 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct call c = {.delivery_id = 1, .attempts = 1};
     snprintf(c.task_id, sizeof c.task_id, "%s", TASK_ID);
     snprintf(c.batch_id, sizeof c.batch_id, "%s", "5a0c7e1d-3b2f-4e6a-8c9d-0f1e2d3c4b5a");
-    static const char *const triggers[] = {"Start", "End", "Cancel"};
-    snprintf(c.trigger, sizeof c.trigger, "%s", triggers[data[0] % 3]);
+    c.trigger = (enum webhook_trigger)(data[0] % TRIGGER_COUNT);
     snprintf(c.outcome, sizeof c.outcome, "%s", data[0] % 3 ? "Success" : "");
     c.task_attempt = data[0] % 3 ? 0 : 1;
     c.idem_key = xstrdup(IDEM_KEY);

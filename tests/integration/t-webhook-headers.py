@@ -262,5 +262,25 @@ def part_stored_hostile_row(rx):
     check(len(lines) == 1, f"the worker should log the dropped headers once: {lines}")
 
 
+def part_task_headers_replace_the_workers(rx):
+    step("a header of params.headers replaces the worker's own of that name (any letter "
+         "case): one line of each on the wire")
+    kind = new_kind("t-hdr-override")
+    with RawReceiver() as raw:
+        body, _ = create([task("o", kind=kind, on_start=webhook(
+            raw.url("/override"), body={"k": "v"},
+            headers={"content-type": "application/vnd.example+json", "USER-AGENT": "my-agent/2",
+                     "accept": "application/x-custom"}))])
+        tid = body[0]["id"]
+        [(_, req)] = raw.wait_requests("/override", 1)
+        check_one_of_each(req, tid, "the overriding task's call")
+        for name, want in (("Content-Type", "application/vnd.example+json"),
+                           ("User-Agent", "my-agent/2"), ("Accept", "application/x-custom")):
+            check(values(req, name) == [want], f"{name}: expected the task's value once, got "
+                                               f"{values(req, name)}")
+        check(req["body"] == b'{"k":"v"}', f"body {req['body']!r}")
+    print("   Content-Type, User-Agent, Accept: the task's value, once each")
+
+
 if __name__ == "__main__":
-    run(part_refused_at_creation, part_stored_hostile_row)
+    run(part_refused_at_creation, part_stored_hostile_row, part_task_headers_replace_the_workers)

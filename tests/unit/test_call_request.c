@@ -24,7 +24,7 @@ static void call_init(struct call *c, const char *params)
     memset(c, 0, sizeof *c);
     snprintf(c->task_id, sizeof c->task_id, "%s", TASK);
     snprintf(c->batch_id, sizeof c->batch_id, "%s", "5a0c7e1d-3b2f-4e6a-8c9d-0f1e2d3c4b5a");
-    snprintf(c->trigger, sizeof c->trigger, "Start");
+    c->trigger = TRIGGER_START;
     c->task_attempt = 1;
     c->idem_key = xstrdup(KEY);
     c->params = json_tokener_parse(params);
@@ -100,7 +100,7 @@ static void test_plain_call(void)
     struct call c;
     call_init(&c, "{\"url\":\"https://x.example/p\",\"verb\":\"get\","
                   "\"headers\":{\"Content-Type\":\"text/plain\",\"Authorization\":\"Bearer t\"}}");
-    snprintf(c.trigger, sizeof c.trigger, "End");
+    c.trigger = TRIGGER_END;
     snprintf(c.outcome, sizeof c.outcome, "Success");
     c.task_attempt = 0;
     struct call_request_settings with_tokens = settings;
@@ -120,7 +120,7 @@ static void test_plain_call(void)
     }
     call_request_cleanup(&r);
     /* A start call's handle carries its callback token. */
-    snprintf(c.trigger, sizeof c.trigger, "Start");
+    c.trigger = TRIGGER_START;
     c.task_attempt = 2;
     if (CHECK(call_request_build(&with_tokens, &c, 1700000000LL, &r, &error) == 0))
         CHECK(strstr(r.url, "%3ftoken%3d") != NULL);
