@@ -1,4 +1,4 @@
--- 0010: GET /tasks/{id}/history is paged: tr_task_history takes a page
+-- 0018: GET /tasks/{id}/history is paged: tr_task_history takes a page
 -- (sql/functions/tasks.sql); the one-argument version goes.
 DROP FUNCTION IF EXISTS tr_task_history(uuid);
 -- tr_lock_task checks the allowed statuses itself now.
