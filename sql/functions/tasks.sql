@@ -40,6 +40,7 @@ DECLARE
     v_key      jsonb;
     v_existing uuid;
     v_ready    uuid[];
+    v_lock     bigint;
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
@@ -55,6 +56,25 @@ BEGIN
         END IF;
     END IF;
 
+    IF p_tasks @? '$[*].dedupe[0]' THEN
+        -- Serializes concurrent batches that could duplicate each other:
+        -- every dedupe key of the batch is locked first, before any row is
+        -- written, in one global order (the lock ids sorted), so that two
+        -- batches whose keys come in different orders wait for each other
+        -- at most once and never in a cycle (a deadlock costs a
+        -- deadlock_timeout). The Idempotency-Key above is taken before
+        -- them, and a request with the same key waits there holding none.
+        FOR v_lock IN
+            SELECT DISTINCT hashtextextended('dedupe:' || (d ->> 'kind') || ':' || (d ->> 'status')
+                                             || ':' || tr_matcher_key(e -> 'metadata',
+                                                                      d -> 'fields')::text, 0)
+            FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'dedupe') AS d
+            ORDER BY 1
+        LOOP
+            PERFORM pg_advisory_xact_lock(v_lock);
+        END LOOP;
+    END IF;
+
     INSERT INTO batches (id, requester) VALUES (p_batch, p_requester);
 
     IF p_tasks @? '$[*].dedupe[0]' THEN
@@ -63,9 +83,6 @@ BEGIN
         LOOP
             FOR d IN SELECT jsonb_array_elements(t -> 'dedupe') LOOP
                 v_key := tr_matcher_key(t -> 'metadata', d -> 'fields');
-                -- Serializes concurrent batches that could duplicate each other.
-                PERFORM pg_advisory_xact_lock(hashtextextended(
-                    'dedupe:' || (d ->> 'kind') || ':' || (d ->> 'status') || ':' || v_key::text, 0));
                 SELECT x.id INTO v_existing FROM tasks x
                 WHERE x.kind = d ->> 'kind' AND x.status = (d ->> 'status')::task_status
                   AND tr_matches_key(x.metadata, v_key)
