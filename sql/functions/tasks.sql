@@ -65,10 +65,11 @@ BEGIN
         -- deadlock_timeout). The Idempotency-Key above is taken before
         -- them, and a request with the same key waits there holding none.
         FOR v_lock IN
-            SELECT DISTINCT hashtextextended('dedupe:' || (d ->> 'kind') || ':' || (d ->> 'status')
-                                             || ':' || tr_matcher_key(e -> 'metadata',
-                                                                      d -> 'fields')::text, 0)
-            FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'dedupe') AS d
+            SELECT DISTINCT hashtextextended('dedupe:' || (ds ->> 'kind') || ':'
+                                             || (ds ->> 'status') || ':'
+                                             || tr_matcher_key(ts -> 'metadata',
+                                                               ds -> 'fields')::text, 0)
+            FROM jsonb_array_elements(p_tasks) AS ts, jsonb_array_elements(ts -> 'dedupe') AS ds
             ORDER BY 1
         LOOP
             PERFORM pg_advisory_xact_lock(v_lock);
