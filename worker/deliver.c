@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -26,7 +27,11 @@
 #include "ssrf.h"
 #include "sign.h"
 #include "tokens.h"
+#include "url.h"
 #include "util.h"
+
+/* Says that the executor, not the task's author, chose the call's action. */
+static const char ACTION_SOURCE_HEADER[] = "X-Task-Action-Source";
 
 struct transfer;
 
@@ -188,8 +193,11 @@ static void add_headers(struct transfer *t, const struct call *c, const struct c
     json_object *headers;
     if (json_object_object_get_ex(c->params, "headers", &headers) &&
         json_object_is_type(headers, json_type_object)) {
-        json_object_object_foreach(headers, name, value)
+        json_object_object_foreach(headers, name, value) {
+            if (strcasecmp(name, ACTION_SOURCE_HEADER) == 0)
+                continue; /* the worker's to say, not the action's */
             add_header(t, "%s: %s", name, json_object_get_string(value));
+        }
     }
     char trigger[12];
     snprintf(trigger, sizeof trigger, "%s", c->trigger);
@@ -201,6 +209,8 @@ static void add_headers(struct transfer *t, const struct call *c, const struct c
     if (c->outcome[0])
         add_header(t, "X-Task-Status: %s", c->outcome);
     add_header(t, "Idempotency-Key: %s", c->idem_key);
+    if (c->from_executor) /* its URL and body were chosen by the executor (docs/security.md) */
+        add_header(t, "%s: executor", ACTION_SOURCE_HEADER);
     if (t->request_body)
         add_header(t, "Content-Type: application/json");
     add_header(t, "Expect:"); /* no 100-continue round trip */
@@ -287,7 +297,11 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
     if (d->transfers)
         d->transfers->prev = t;
     d->transfers = t;
-    log_debug("call %lld started: %s", c->delivery_id, url); /* t->url holds the token */
+    if (log_enabled(LOG_DEBUG)) { /* url, not t->url: that one holds the callback token */
+        char *shown = url_mask_credentials(url);
+        log_debug("call %lld started: %s", c->delivery_id, shown);
+        free(shown);
+    }
     return 0;
 }
 
@@ -318,10 +332,13 @@ static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_d
     if (rc == CURLE_OK && status >= 200 && status < 300) {
         res.ok = true;
         res.body = t->response.data ? t->response.data : "";
+        res.body_len = t->response.len;
     } else if (t->too_large && status >= 200 && status < 300) {
-        /* A 2xx is success; an answer too large to read registers nothing. */
+        /* A 2xx is success; an answer too large to read registers nothing
+         * (the worker records why, loop.c). */
         res.ok = true;
         res.body = "";
+        res.too_large = true;
     } else if (rc != CURLE_OK && t->sockets_blocked > 0 && t->sockets_opened == 0) {
         snprintf(error, sizeof error, "blocked: %s", t->blocked_why);
         res.retryable = false; /* the address will not become acceptable */

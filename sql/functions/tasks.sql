@@ -328,7 +328,9 @@ BEGIN
 END
 $$;
 
--- GET /tasks/{id}/history: the task's audit trail, oldest first.
+-- GET /tasks/{id}/history: the task's audit trail, oldest first. Events
+-- are written with their URLs masked; masked again here for those written
+-- before that was so.
 CREATE OR REPLACE FUNCTION tr_task_history(p_id uuid, OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -338,7 +340,8 @@ BEGIN
     END IF;
     SELECT 200, coalesce(json_agg(json_build_object(
                     'at', tr_ts(e.at), 'event', e.event, 'actor', e.actor,
-                    'from_status', e.from_status, 'to_status', e.to_status, 'detail', e.detail)
+                    'from_status', e.from_status, 'to_status', e.to_status,
+                    'detail', tr_mask_url_in(e.detail))
                 ORDER BY e.id), '[]')::text
     INTO code, body
     FROM task_events e WHERE e.task_id = p_id;
