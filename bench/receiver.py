@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """receiver.py: the webhook receiver of scripts/bench (Python 3 stdlib, asyncio).
 
-    receiver.py --port PORT [--events] [--complete] [--pool N]
+    receiver.py --port PORT [--events] [--complete] [--complete-after MS] [--pool N]
 
 A raw HTTP/1.1 keep-alive server on 127.0.0.1:PORT that answers 200 with an
 empty body to every request at once. It also:
@@ -15,6 +15,10 @@ empty body to every request at once. It also:
                PATCH <handle> {"status": "Success"} over a pool of N kept-alive
                connections (--pool, default 16) to the handle's host: the
                executor that finishes every task at once (the full lifecycle).
+  --complete-after MS
+               with --complete, sends each PATCH MS milliseconds after its
+               on_start call arrived: an executor whose tasks take that long
+               (the rules phase: how fast freed places are taken again).
 
 GET /_stats answers JSON counters: calls per trigger, the monotonic times of
 the first and last call of each trigger, PATCHes answered 200 and not.
@@ -129,10 +133,17 @@ class App:
             query = urllib.parse.urlsplit(target).query
             handle = urllib.parse.parse_qs(query).get("handle", [None])[0]
             if handle:
-                self.patches.put_nowait(handle)
-                if self.patches.qsize() > self.stats.patch_queue_max:
-                    self.stats.patch_queue_max = self.patches.qsize()
+                if self.args.complete_after > 0:
+                    asyncio.get_running_loop().call_later(self.args.complete_after / 1000,
+                                                          self.queue_patch, handle)
+                else:
+                    self.queue_patch(handle)
         return OK
+
+    def queue_patch(self, handle):
+        self.patches.put_nowait(handle)
+        if self.patches.qsize() > self.stats.patch_queue_max:
+            self.stats.patch_queue_max = self.patches.qsize()
 
     def flush(self):
         if self.events:
@@ -208,6 +219,7 @@ async def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--events", action="store_true")
     p.add_argument("--complete", action="store_true")
+    p.add_argument("--complete-after", type=int, default=0, metavar="MS")
     p.add_argument("--pool", type=int, default=16)
     args = p.parse_args()
     app = App(args)

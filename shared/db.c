@@ -251,7 +251,9 @@ static int db_run(struct db *db, const char *sql, int n, const char *const *para
         }
         const char *server_message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
         if (db_retryable(state) && attempt + 1 < DB_MAX_TRIES) {
-            log_warn("query failed (%s), trying again: %s", state, server_message);
+            /* Debug only: a retry that succeeds is no event, and one that
+             * does not is logged once, with its SQLSTATE, by the caller. */
+            log_debug("query failed (%s), trying again: %s", state, server_message);
             PQclear(r);
             usleep(1000u * (unsigned)(attempt + 1));
             continue;

@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <uriparser/Uri.h>
 
+#include "util.h"
+
 enum { URL_PORT_MAX = 65535 };
 
 static bool range_is(UriTextRangeA r, const char *s)
@@ -57,4 +59,26 @@ bool url_webhook_ok(const char *url)
               port_ok(u.portText);
     uriFreeUriMembersA(&u);
     return ok;
+}
+
+char *url_mask_credentials(const char *url)
+{
+    if (!url)
+        return NULL;
+    const char *sep = strstr(url, "://");
+    size_t scheme_len = sep ? (size_t)(sep - url) : 0;
+    bool scheme_ok = scheme_len > 0 && isalpha((unsigned char)url[0]);
+    for (size_t i = 1; scheme_ok && i < scheme_len; i++)
+        scheme_ok = isalnum((unsigned char)url[i]) || strchr("+.-", url[i]);
+    if (!scheme_ok)
+        return xstrdup(url);
+    const char *authority = sep + 3;
+    size_t authority_len = strcspn(authority, "/?#");
+    const char *at = NULL;
+    for (const char *p = authority; p < authority + authority_len; p++)
+        if (*p == '@')
+            at = p;
+    if (!at)
+        return xstrdup(url);
+    return xasprintf("%.*s***%s", (int)(authority - url), url, at);
 }

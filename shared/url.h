@@ -16,4 +16,12 @@
  * or an IPv4 or IPv6 address. */
 bool url_webhook_ok(const char *url);
 
+/* url with the credentials of its authority ("user:pw@" of
+ * "http://user:pw@host/") replaced by "***@", for logs and answers: only the
+ * worker's call uses them. Every byte up to the last '@' before the first '/',
+ * '?' or '#' after "scheme://" is masked, as tr_mask_url does in SQL
+ * (sql/functions/json.sql). A new string (the caller's); a copy of url when
+ * it holds no credentials; NULL for NULL. */
+char *url_mask_credentials(const char *url);
+
 #endif

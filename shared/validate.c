@@ -1394,7 +1394,7 @@ out:
 /* Actions registered by an on_start answer                                  */
 /* ------------------------------------------------------------------------ */
 
-int validate_cancel_action(json_object *action, json_object **out)
+int validate_cancel_action(json_object *action, json_object **out, char *why, size_t why_size)
 {
     struct verr_list errs;
     struct val_ctx c = {.errs = &errs};
@@ -1402,6 +1402,14 @@ int validate_cancel_action(json_object *action, json_object **out)
     strbuf_init(&c.path);
     *out = val_action(&c, action, webhook_trigger_name(TRIGGER_CANCEL), NULL, "on_cancel");
     int rc = errs.n == 0 && *out ? 0 : -1;
+    if (rc < 0 && why_size > 0) {
+        if (errs.n == 0)
+            snprintf(why, why_size, "not an action");
+        else if (errs.items[0].field && errs.items[0].field[0])
+            snprintf(why, why_size, "%s: %s", errs.items[0].field, errs.items[0].message);
+        else
+            snprintf(why, why_size, "%s", errs.items[0].message);
+    }
     if (rc < 0) {
         json_object_put(*out);
         *out = NULL;

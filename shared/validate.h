@@ -46,10 +46,13 @@ int validate_batch(json_object *body, const struct validate_limits *lim, json_ob
 
 /*
  * Checks an action object that an on_start answer returned, to be registered
- * as a cancel action. Returns 0 with *out its normalized form (caller owns,
- * with a new id), or -1 when it is not a valid action.
+ * as a cancel action, under the rules of an on_cancel action of POST /tasks.
+ * Returns 0 with *out its normalized form (caller owns, with a new id), or
+ * -1 when it is not a valid action, with the first problem ("params.url:
+ * ...") written into why (why_size bytes, cut to fit).
  */
-int validate_cancel_action(json_object *action, json_object **out) WARN_UNUSED;
+int validate_cancel_action(json_object *action, json_object **out, char *why,
+                           size_t why_size) WARN_UNUSED;
 
 /*
  * Checks free-form JSON (metadata, a webhook body) can be stored as sent:

@@ -9,9 +9,10 @@
 
 #include "util.h"
 
-/* Column order of the tr_call type (sql/migrations/0001_tables.sql). */
+/* Column order of the tr_call type (sql/migrations/0001_tables.sql, and
+ * action_source from 0010_action_source.sql). */
 enum { COL_DELIVERY, COL_TASK, COL_BATCH, COL_TRIGGER, COL_OUTCOME, COL_PARAMS, COL_ATTEMPTS,
-       COL_TASK_ATTEMPT, COL_IDEM_KEY };
+       COL_TASK_ATTEMPT, COL_IDEM_KEY, COL_ACTION_SOURCE };
 
 int call_from_row(struct call *c, const PGresult *res, int i)
 {
@@ -25,6 +26,8 @@ int call_from_row(struct call *c, const PGresult *res, int i)
     c->attempts = atoi(PQgetvalue(res, i, COL_ATTEMPTS));
     c->task_attempt = atoi(PQgetvalue(res, i, COL_TASK_ATTEMPT));
     c->idem_key = xstrdup(PQgetvalue(res, i, COL_IDEM_KEY));
+    c->from_executor = PQnfields(res) > COL_ACTION_SOURCE &&
+                       strcmp(PQgetvalue(res, i, COL_ACTION_SOURCE), "executor") == 0;
     c->params = json_tokener_parse(PQgetvalue(res, i, COL_PARAMS));
     return c->params && json_object_is_type(c->params, json_type_object) ? 0 : -1;
 }

@@ -25,6 +25,8 @@ struct call {
     int task_attempt;      /* the task's start attempt of a start call (its callback
                               token is bound to it); 0 for end and cancel calls */
     char *idem_key;        /* Idempotency-Key (owned) */
+    bool from_executor;    /* an action the executor registered (its on_start
+                              answer), not one of the task's author */
 };
 
 /* Fills c from row i of res (columns of the tr_call type). Returns -1 when

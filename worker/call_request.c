@@ -109,6 +109,8 @@ static void add_service_headers(struct call_request *r, const struct call_reques
         add_line(r, xasprintf("X-Task-Status: %s", c->outcome));
     add_line(r, xasprintf("Idempotency-Key: %s", c->idem_key));
     add_line(r, xasprintf("webhook-id: %s", c->idem_key));
+    if (c->from_executor) /* its URL and body were chosen by the executor (docs/security.md) */
+        add_line(r, xstrdup("X-Task-Action-Source: executor"));
     add_line(r, xasprintf("webhook-timestamp: %lld", now));
     if (r->body && !content_type)
         add_line(r, xstrdup("Content-Type: application/json"));

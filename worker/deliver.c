@@ -245,10 +245,13 @@ static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_d
     if (rc == CURLE_OK && status >= 200 && status < 300) {
         res.ok = true;
         res.body = t->response.data ? t->response.data : "";
+        res.body_len = t->response.len;
     } else if (t->too_large && status >= 200 && status < 300) {
-        /* A 2xx is success; an answer too large to read registers nothing. */
+        /* A 2xx is success; an answer too large to read registers nothing
+         * (the worker records why, loop.c). */
         res.ok = true;
         res.body = "";
+        res.too_large = true;
     } else if (rc != CURLE_OK && t->sockets_blocked > 0 && t->sockets_opened == 0) {
         snprintf(error, sizeof error, "blocked: %s", t->blocked_why);
         res.retryable = false; /* the address will not become acceptable */

@@ -27,6 +27,9 @@ struct call_result {
     int attempts;       /* tries so far, this one included */
     const char *error;  /* why it failed (valid during the callback) */
     const char *body;   /* answer body of a start call (valid during the callback) */
+    size_t body_len;    /* its length in bytes (it may hold NUL bytes) */
+    bool too_large;     /* a start call's 2xx answer was longer than
+                           TASKRUNNER_MAX_RESPONSE_BYTES and was not read */
     long long elapsed_ms;
 };
 

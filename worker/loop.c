@@ -29,7 +29,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "queries.h"
-#include "validate.h"
+#include "start_answer.h"
+#include "url.h"
 
 enum {
     EXPIRE_EVERY_MS = 200,   /* heartbeat timeouts are noticed within this */
@@ -87,21 +88,27 @@ static int backoff_ms(const struct config *cfg, int attempts)
     return (int)backoff_delay_ms(&b, attempts, (double)random() / RAND_MAX);
 }
 
-/* The action an on_start answer registers as a cancel action, normalized,
- * or NULL when the answer is not an action. The caller frees it. */
-static char *registered_cancel_action(const char *body)
+/* Reads the 2xx answer of a start call (shared/start_answer.h) and logs
+ * what it asks: a registration (with the action's id and its URL, its
+ * credentials masked) or why it was refused. Both also go into the task's
+ * history, with the call's outcome (tr_record_outcomes). */
+static void read_start_answer(const struct worker *w, const struct call_result *res,
+                              struct start_answer *answer)
 {
-    if (!body || !*body)
-        return NULL;
-    json_object *doc = json_tokener_parse(body), *out = NULL;
-    char *text = NULL;
-    if (doc && json_object_is_type(doc, json_type_object) &&
-        json_object_object_get_ex(doc, "params", NULL) &&
-        validate_cancel_action(doc, &out) == 0)
-        text = xstrdup(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
-    json_object_put(doc);
-    json_object_put(out);
-    return text;
+    start_answer_read(res->body, res->body_len, res->too_large,
+                      (size_t)w->cfg->max_response_bytes, answer);
+    if (answer->kind == START_ANSWER_REFUSED) {
+        log_warn("on_start answer refused as a cancel action: %s", answer->reason);
+    } else if (answer->kind == START_ANSWER_REGISTER) {
+        json_object *id = NULL, *params = NULL, *url = NULL;
+        json_object_object_get_ex(answer->action, "id", &id);
+        if (json_object_object_get_ex(answer->action, "params", &params))
+            json_object_object_get_ex(params, "url", &url);
+        char *shown = url_mask_credentials(json_object_get_string(url));
+        log_info("on_start answer registers cancel action %s: %s", json_object_get_string(id),
+                 shown ? shown : "?");
+        free(shown);
+    }
 }
 
 static void on_call_done(void *ctx, const struct call_result *res)
@@ -113,11 +120,15 @@ static void on_call_done(void *ctx, const struct call_result *res)
     if (!w->handing_back) /* an aborted transfer is no attempt worth counting */
         count_attempt(w, res);
     if (res->ok) {
-        char *action = res->is_start ? registered_cancel_action(res->body) : NULL;
+        struct start_answer answer = {.kind = START_ANSWER_NONE};
         log_debug("%s call answered %ld in %lld ms", res->trigger, res->http_status,
                   res->elapsed_ms);
-        queries_outcome_done(&w->outcomes, res->delivery_id, action, &attempt);
-        free(action);
+        if (res->is_start && !w->handing_back)
+            read_start_answer(w, res, &answer);
+        queries_outcome_done(&w->outcomes, res->delivery_id, answer.action,
+                             answer.kind == START_ANSWER_REFUSED ? answer.reason : NULL,
+                             &attempt);
+        start_answer_cleanup(&answer);
     } else {
         int retry = -1;
         if (w->handing_back)

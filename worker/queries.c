@@ -137,13 +137,15 @@ static json_object *outcome_new(struct queries_outcomes *o, long long delivery_i
 }
 
 void queries_outcome_done(struct queries_outcomes *o, long long delivery_id,
-                        const char *cancel_action, const struct queries_attempt *a)
+                        json_object *cancel_action, const char *refusal,
+                        const struct queries_attempt *a)
 {
     json_object *x = outcome_new(o, delivery_id, a);
     json_object_object_add(x, "ok", json_object_new_boolean(1));
-    json_object *action = cancel_action ? json_tokener_parse(cancel_action) : NULL;
-    if (action)
-        json_object_object_add(x, "cancel_action", action);
+    if (cancel_action)
+        json_object_object_add(x, "cancel_action", json_object_get(cancel_action));
+    if (refusal)
+        json_object_object_add(x, "refused", json_object_new_string(refusal));
 }
 
 void queries_outcome_failed(struct queries_outcomes *o, long long delivery_id, const char *error,

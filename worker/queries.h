@@ -39,9 +39,13 @@ struct queries_outcomes {
 
 void queries_outcomes_init(struct queries_outcomes *o);
 void queries_outcomes_cleanup(struct queries_outcomes *o);
-/* A call answered 2xx; cancel_action is a normalized action JSON or NULL. */
+/* A call answered 2xx. Its answer registers cancel_action (a normalized
+ * action, or NULL; o takes a reference of its own), or was meant as an
+ * action but refused for the reason refusal (or NULL): either goes into the
+ * task's history. */
 void queries_outcome_done(struct queries_outcomes *o, long long delivery_id,
-                        const char *cancel_action, const struct queries_attempt *a);
+                        json_object *cancel_action, const char *refusal,
+                        const struct queries_attempt *a);
 /* A call failed: retry after retry_ms, or for good when retry_ms < 0. */
 void queries_outcome_failed(struct queries_outcomes *o, long long delivery_id, const char *error,
                           int retry_ms, const struct queries_attempt *a);

@@ -1,7 +1,8 @@
 -- claim: how the worker takes tasks to start, and its timed duties (heartbeat
 -- timeouts, how long it may sleep). Any number of workers may run these at
 -- once: runnable tasks are taken with FOR UPDATE SKIP LOCKED and every rule
--- key is counted under a transaction-scoped advisory lock (tr_rules_allow).
+-- key is counted under a transaction-scoped advisory lock that is tried, not
+-- waited for (tr_rules_try): no claim ever waits for another.
 
 -- The advisory lock class under which each worker holds its owner id for
 -- the life of its session; inflight deliveries of an owner whose lock is gone
@@ -14,7 +15,9 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 7275 $$;
 -- (already inflight for p_owner until p_lease from now). At most p_scan
 -- runnable tasks are looked at, so the cost does not grow with the queue.
 -- Each runnable task passed over because a rule is full counts in
--- taskrunner_tasks_blocked_by_rule_total.
+-- taskrunner_tasks_blocked_by_rule_total; one passed over because another
+-- worker is counting its rule key right now does not (that worker decides
+-- for the key, and the next wake-up looks again).
 CREATE OR REPLACE FUNCTION tr_claim(p_owner integer, p_limit integer, p_lease_ms integer,
                                     p_scan integer DEFAULT 5000) RETURNS SETOF tr_call
 LANGUAGE plpgsql AS $$
@@ -24,6 +27,8 @@ DECLARE
     v_ids     uuid[];
     v_claimed uuid[] := '{}';
     v_full    text[] := '{}';  -- rule keys found full in this call
+    v_busy    text[] := '{}';  -- rule keys another transaction is counting
+    v_verdict text;
     v_rules   text;
     v_blocked bigint := 0;
 BEGIN
@@ -45,9 +50,14 @@ BEGIN
                 v_blocked := v_blocked + 1;
                 CONTINUE;
             END IF;
+            CONTINUE WHEN v_rules = ANY (v_busy);
             PERFORM 1 FROM tasks WHERE id = t.id AND status = 'Pending' FOR UPDATE SKIP LOCKED;
             CONTINUE WHEN NOT FOUND;          -- another worker has it, or it moved on
-            IF NOT tr_rules_allow(t) THEN
+            v_verdict := tr_rules_try(t);
+            IF v_verdict = 'busy' THEN
+                v_busy := v_busy || v_rules;
+                CONTINUE;
+            ELSIF v_verdict = 'full' THEN
                 v_full := v_full || v_rules;
                 v_blocked := v_blocked + 1;
                 CONTINUE;
@@ -91,7 +101,8 @@ BEGIN
         RETURNING *
     )
     SELECT ins.id, ins.task_id, tk.batch_id, ins.trigger::text, ins.outcome::text, a.params,
-           ins.attempts, ins.attempt, tr_idem_key(ins.task_id, ins.trigger, ins.outcome, ins.action_id)
+           ins.attempts, ins.attempt, tr_idem_key(ins.task_id, ins.trigger, ins.outcome, ins.action_id),
+           a.source
     FROM ins JOIN tasks tk ON tk.id = ins.task_id JOIN actions a ON a.id = ins.action_id
     ORDER BY ins.id;
 END

@@ -39,7 +39,7 @@ BEGIN
         RETURNING d.*
     )
     SELECT k.id, k.task_id, t.batch_id, k.trigger::text, k.outcome::text, a.params, k.attempts,
-           k.attempt, tr_idem_key(k.task_id, k.trigger, k.outcome, k.action_id)
+           k.attempt, tr_idem_key(k.task_id, k.trigger, k.outcome, k.action_id), a.source
     FROM taken k JOIN tasks t ON t.id = k.task_id JOIN actions a ON a.id = k.action_id
     ORDER BY k.id;
 END
@@ -132,9 +132,11 @@ BEGIN
 END
 $$;
 
--- A call answered 2xx whose answer registers p_cancel_action (a normalized
--- action) as a cancel action of its task; if the task was canceled
--- meanwhile, that action is fired at once.
+-- A start call answered 2xx whose answer registers p_cancel_action (a
+-- normalized action) as a cancel action of its task, chosen by the executor
+-- (source 'executor': its calls say so); if the task was canceled
+-- meanwhile, that action is fired at once. The registration is an event of
+-- the task's history (action_registered), its URL masked.
 CREATE OR REPLACE FUNCTION tr_delivery_done_registering(p_id bigint, p_cancel_action jsonb,
                                                         p_http_status integer,
                                                         p_duration_ms integer) RETURNS void
@@ -150,17 +152,44 @@ BEGIN
     END IF;
     PERFORM tr_deliveries_done(ARRAY[p_id], ARRAY[p_http_status], ARRAY[p_duration_ms]);
     SELECT status INTO v_status FROM tasks WHERE id = v_task FOR UPDATE;
-    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position)
+    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position, source)
     VALUES ((p_cancel_action ->> 'id')::uuid, v_task,
             coalesce(p_cancel_action ->> 'kind', 'Webhook'), 'Cancel', NULL,
             p_cancel_action -> 'params',
-            1000 + (SELECT count(*) FROM actions WHERE task_id = v_task))
+            1000 + (SELECT count(*) FROM actions WHERE task_id = v_task), 'executor')
     RETURNING id INTO v_action;
+    PERFORM tr_task_event(v_task, 'action_registered', v_status, v_status, jsonb_build_object(
+        'delivery_id', p_id, 'action_id', v_action, 'trigger', 'Cancel',
+        'url', tr_mask_url(p_cancel_action -> 'params' ->> 'url'),
+        'verb', p_cancel_action -> 'params' ->> 'verb'));
     IF v_status = 'Canceled' THEN
         INSERT INTO deliveries (task_id, action_id, trigger, outcome)
         VALUES (v_task, v_action, 'Cancel', 'Canceled');
         PERFORM tr_wake();
     END IF;
+END
+$$;
+
+-- A start call answered 2xx whose answer was meant as a cancel action but
+-- refused (p_reason: not strict JSON, not a valid action, too long to
+-- read): the call succeeded all the same (the executor took the task), and
+-- the refusal is an event of the task's history (action_refused).
+CREATE OR REPLACE FUNCTION tr_delivery_done_refusing(p_id bigint, p_reason text,
+                                                     p_http_status integer,
+                                                     p_duration_ms integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_task   uuid;
+    v_status task_status;
+BEGIN
+    SELECT task_id INTO v_task FROM deliveries WHERE id = p_id AND state = 'inflight';
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    PERFORM tr_deliveries_done(ARRAY[p_id], ARRAY[p_http_status], ARRAY[p_duration_ms]);
+    SELECT status INTO v_status FROM tasks WHERE id = v_task;
+    PERFORM tr_task_event(v_task, 'action_refused', v_status, v_status, jsonb_build_object(
+        'delivery_id', p_id, 'trigger', 'Cancel', 'reason', p_reason));
 END
 $$;
 
@@ -223,7 +252,8 @@ END
 $$;
 
 -- The outcomes of many calls at once (a JSON array of {"id", "ok", "http",
--- "ms", and "cancel_action" or "error" and "retry_ms"}), in one transaction:
+-- "ms", and "cancel_action" or "refused" (a reason), or "error" and
+-- "retry_ms"}), in one transaction:
 -- the worker records everything that finished in one pass of its loop with
 -- one round trip. The outcomes are read into arrays once (joined directly,
 -- the JSON array was expanded again for every candidate row), and taken in
@@ -237,14 +267,15 @@ DECLARE
     v_ms   integer[];
 BEGIN
     PERFORM tr_set_actor('worker');
-    -- The common case, all at once: calls answered 2xx that register no
-    -- cancel action.
+    -- The common case, all at once: calls answered 2xx whose answer asks
+    -- nothing.
     SELECT array_agg(x.id ORDER BY x.id), array_agg(x.http ORDER BY x.id),
            array_agg(x.ms ORDER BY x.id)
     INTO v_ids, v_http, v_ms
     FROM jsonb_to_recordset(p_outcomes)
-         AS x (id bigint, ok boolean, http integer, ms integer, cancel_action jsonb)
-    WHERE x.ok AND x.cancel_action IS NULL;
+         AS x (id bigint, ok boolean, http integer, ms integer, cancel_action jsonb,
+               refused text)
+    WHERE x.ok AND x.cancel_action IS NULL AND x.refused IS NULL;
     IF v_ids IS NOT NULL THEN
         PERFORM tr_deliveries_done(v_ids, v_http, v_ms);
     END IF;
@@ -252,12 +283,14 @@ BEGIN
     FOR o IN SELECT x.*
              FROM jsonb_to_recordset(p_outcomes)
                   AS x (id bigint, ok boolean, http integer, ms integer, cancel_action jsonb,
-                        error text, retry_ms integer)
-             WHERE NOT (x.ok AND x.cancel_action IS NULL)
+                        refused text, error text, retry_ms integer)
+             WHERE NOT (x.ok AND x.cancel_action IS NULL AND x.refused IS NULL)
              ORDER BY x.id
     LOOP
-        IF o.ok THEN
+        IF o.ok AND o.cancel_action IS NOT NULL THEN
             PERFORM tr_delivery_done_registering(o.id, o.cancel_action, o.http, o.ms);
+        ELSIF o.ok THEN
+            PERFORM tr_delivery_done_refusing(o.id, o.refused, o.http, o.ms);
         ELSE
             PERFORM tr_delivery_failed(o.id, o.error, o.retry_ms, o.http, o.ms);
         END IF;

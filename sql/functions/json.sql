@@ -1,6 +1,8 @@
 -- json: the JSON shapes of the API's answers, each defined once: the full
 -- task object, an action, a batch's tasks (the answer of POST /tasks), the
 -- summary of a list entry, a dead letter, and the detail of a webhook event.
+-- A webhook URL is shown with its credentials masked (tr_mask_url) wherever
+-- it is shown: only the worker's call uses them.
 --
 -- The PL/pgSQL functions here keep their plans for the session (a SQL
 -- function that cannot be inlined is parsed and planned on every call), and
@@ -26,11 +28,31 @@ LANGUAGE sql STABLE AS $$
         'batch_id', t.batch_id, 'requester', p_requester)
 $$;
 
+-- A webhook URL with the credentials of its authority ("user:pw@" of
+-- "http://user:pw@host/") replaced by "***@": every byte up to the last '@'
+-- before the first '/', '?' or '#' after "scheme://", as
+-- url_mask_credentials does in C (shared/url.h). NULL stays NULL.
+CREATE OR REPLACE FUNCTION tr_mask_url(p_url text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN strpos(p_url, '@') = 0 THEN p_url
+                ELSE regexp_replace(p_url, '^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@', '\1***@')
+           END
+$$;
+
+-- A JSON object (an action's params, a history event's detail) with its
+-- "url" member masked by tr_mask_url. STABLE, as to_jsonb is.
+CREATE OR REPLACE FUNCTION tr_mask_url_in(p jsonb) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN strpos(p ->> 'url', '@') > 0
+                THEN jsonb_set(p, '{url}', to_jsonb(tr_mask_url(p ->> 'url')))
+                ELSE p END
+$$;
+
 -- STABLE: json_build_object is; declared IMMUTABLE it would never be inlined.
 CREATE OR REPLACE FUNCTION tr_action_json(a actions) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
-                             'condition', a.condition, 'params', a.params)
+                             'condition', a.condition, 'params', tr_mask_url_in(a.params))
 $$;
 
 -- One task. Each parent is looked up by its primary key (a join of links to
@@ -98,7 +120,7 @@ CREATE OR REPLACE FUNCTION tr_dead_letter_json(d deliveries) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', d.id, 'task_id', d.task_id, 'trigger', d.trigger,
-        'url', (SELECT a.params ->> 'url' FROM actions a WHERE a.id = d.action_id),
+        'url', (SELECT tr_mask_url(a.params ->> 'url') FROM actions a WHERE a.id = d.action_id),
         'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', tr_ts(d.finished_at))
 $$;
 
@@ -113,7 +135,7 @@ CREATE OR REPLACE FUNCTION tr_webhook_detail(p_delivery_id bigint, p_trigger web
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_strip_nulls(jsonb_build_object(
-               'delivery_id', p_delivery_id, 'trigger', p_trigger, 'url', p_url,
+               'delivery_id', p_delivery_id, 'trigger', p_trigger, 'url', tr_mask_url(p_url),
                'attempt', p_attempt, 'outcome', p_outcome,
                'http_status', nullif(p_http_status, 0), 'error', p_error,
                'duration_ms', p_duration_ms))

@@ -22,10 +22,17 @@ BEGIN
 END
 $$;
 
--- Whether task t may start now under every one of its rules. Takes the
--- advisory lock of each rule key (held until commit) before counting, so
--- that two workers never both take the last place.
-CREATE OR REPLACE FUNCTION tr_rules_allow(t tasks) RETURNS boolean
+-- Whether task t may start now under every one of its rules: 'free' (it
+-- may: every rule has a place), 'full' (a rule has none) or 'busy' (another
+-- transaction is counting one of its rule keys right now). Each rule key is
+-- counted under its advisory lock, held until commit, so two workers never
+-- both take the last place; the lock is only tried, never waited for: a
+-- worker that waited would hold the keys it already has while another waits
+-- for those (rule keys are met in queue order, not in one global order), and
+-- each such cycle cost a deadlock_timeout. A busy key is no loss: the
+-- transaction holding it counts after every commit before its own count, and
+-- a place freed after that count wakes every worker again (NOTIFY).
+CREATE OR REPLACE FUNCTION tr_rules_try(t tasks) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     r      jsonb;
@@ -37,12 +44,14 @@ BEGIN
         v_kind := r -> 'matcher' ->> 'kind';
         v_st := r -> 'matcher' ->> 'status';
         v_key := tr_matcher_key(t.metadata, r -> 'matcher' -> 'fields');
-        PERFORM pg_advisory_xact_lock(hashtextextended(
-            'rule:' || v_kind || ':' || v_st || ':' || v_key::text, 0));
+        IF NOT pg_try_advisory_xact_lock(hashtextextended(
+                   'rule:' || v_kind || ':' || v_st || ':' || v_key::text, 0)) THEN
+            RETURN 'busy';
+        END IF;
         IF tr_rule_count(v_kind, v_st, v_key) >= (r ->> 'max_concurrency')::bigint THEN
-            RETURN false;
+            RETURN 'full';
         END IF;
     END LOOP;
-    RETURN true;
+    RETURN 'free';
 END
 $$;

@@ -52,6 +52,7 @@ DECLARE
     v_existing uuid;
     v_ready    uuid[];
     v_digest   text;
+    v_lock     bigint;
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
@@ -77,6 +78,26 @@ BEGIN
         END IF;
     END IF;
 
+    IF p_tasks @? '$[*].dedupe[0]' THEN
+        -- Serializes concurrent batches that could duplicate each other:
+        -- every dedupe key of the batch is locked first, before any row is
+        -- written, in one global order (the lock ids sorted), so that two
+        -- batches whose keys come in different orders wait for each other
+        -- at most once and never in a cycle (a deadlock costs a
+        -- deadlock_timeout). The Idempotency-Key above is taken before
+        -- them, and a request with the same key waits there holding none.
+        FOR v_lock IN
+            SELECT DISTINCT hashtextextended('dedupe:' || (ds ->> 'kind') || ':'
+                                             || (ds ->> 'status') || ':'
+                                             || tr_matcher_key(ts -> 'metadata',
+                                                               ds -> 'fields')::text, 0)
+            FROM jsonb_array_elements(p_tasks) AS ts, jsonb_array_elements(ts -> 'dedupe') AS ds
+            ORDER BY 1
+        LOOP
+            PERFORM pg_advisory_xact_lock(v_lock);
+        END LOOP;
+    END IF;
+
     INSERT INTO batches (id, requester) VALUES (p_batch, p_requester);
 
     IF p_tasks @? '$[*].dedupe[0]' THEN
@@ -85,9 +106,6 @@ BEGIN
         LOOP
             FOR d IN SELECT jsonb_array_elements(t -> 'dedupe') LOOP
                 v_key := tr_matcher_key(t -> 'metadata', d -> 'fields');
-                -- Serializes concurrent batches that could duplicate each other.
-                PERFORM pg_advisory_xact_lock(hashtextextended(
-                    'dedupe:' || (d ->> 'kind') || ':' || (d ->> 'status') || ':' || v_key::text, 0));
                 SELECT x.id INTO v_existing FROM tasks x
                 WHERE x.kind = d ->> 'kind' AND x.status = (d ->> 'status')::task_status
                   AND tr_matches_key(x.metadata, v_key)
@@ -319,7 +337,8 @@ $$;
 
 -- GET /tasks/{id}/history: one page of the task's audit trail, oldest
 -- first. The page is read from the (task_id, id) index, so the first page
--- costs the same whatever the number of events.
+-- costs the same whatever the number of events. Events are written with
+-- their URLs masked; masked again here for those written before that was so.
 CREATE OR REPLACE FUNCTION tr_task_history(p_id uuid, p_limit bigint, p_offset bigint,
                                            OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
@@ -330,7 +349,8 @@ BEGIN
     END IF;
     SELECT 200, coalesce(json_agg(json_build_object(
                     'at', tr_ts(e.at), 'event', e.event, 'actor', e.actor,
-                    'from_status', e.from_status, 'to_status', e.to_status, 'detail', e.detail)
+                    'from_status', e.from_status, 'to_status', e.to_status,
+                    'detail', tr_mask_url_in(e.detail))
                 ORDER BY e.id), '[]')::text
     INTO code, body
     FROM (SELECT * FROM task_events WHERE task_id = p_id

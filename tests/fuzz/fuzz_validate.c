@@ -68,8 +68,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_object_is_type(body, json_type_array) && json_object_array_length(body) > 0
             ? json_object_array_get_idx(body, 0)
             : body;
-    if (json_object_is_type(first, json_type_object) && validate_cancel_action(first, &action) == 0)
-        (void)json_object_to_json_string(action);
+    char why[160] = "";
+    if (json_object_is_type(first, json_type_object)) {
+        if (validate_cancel_action(first, &action, why, sizeof why) == 0)
+            (void)json_object_to_json_string(action);
+        else if (!why[0])
+            abort(); /* a refusal says why */
+    }
 
     json_object_put(action);
     json_object_put(out);

@@ -4,12 +4,18 @@ A task may start only while fewer than max_concurrency tasks match its rule
 (Claimed counts as Running), at every instant and with any number of worker
 processes: (a) 20 tasks under a rule of 2, run by two workers at once;
 (b) a rule per metadata value: one task at a time per tenant, the tenants in
-parallel; (c) among runnable tasks, higher priority starts first, then older.
+parallel; (c) among runnable tasks, higher priority starts first, then older;
+(d) many rule keys and two workers (16 tenants x max 1, issue 24): the
+workers never wait on each other's rule keys, so no deadlock and no pause,
+and still never more than 1 per tenant.
 
 The executor counts a task as running from its on_start call until it sends
 its PATCH Success: a lower bound of what the database counts, so it must
 never exceed the rule's maximum.
 """
+
+import os
+import time
 
 from trlib import (check, create, create_map, env, get_task, held_rule, new_kind, patch_task, q,
                    start_holder, step, task, webhook)
@@ -124,6 +130,73 @@ def step_priority(hooks):
         check(ex.max_running == 1, f"max 1 running, got {ex.max_running}")
 
 
+def log_tail(path, offset):
+    """The lines of the file at path after byte offset."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def step_many_keys(hooks, extra):
+    step("(d) 16 tenants x max 1, 160 tasks, two workers, Success 50 ms after each start: "
+         "never more than 1 per tenant, no deadlock, no stall")
+    kind = new_kind("t-worker-keys")
+    logs = os.path.join(env("TR_VAR"), "log")
+    watched = [os.path.join(logs, "worker.log"), extra.log_path,
+               os.path.join(logs, "postgresql.log")]
+    offsets = {p: log_size(p) for p in watched}
+    db = CountSampler(f"SELECT metadata->>'tenant', count(*) FROM tasks WHERE kind = {q(kind)} "
+                      "AND status IN ('Claimed', 'Running') GROUP BY 1")
+    with Executor(hooks, "/d/start", delay=0.05, threads=16,
+                  group=lambda call: call.headers.get("x-tenant")) as ex, db:
+        ex.public_urls.append(other_public_url())
+        tasks = []
+        for i in range(160):
+            tenant = f"tenant-{i % 16}"
+            tasks.append(task(f"k{i}", kind=kind, metadata={"tenant": tenant},
+                              rules=[rule(kind, 1, ["tenant"])],
+                              on_start=webhook(hooks.url("/d/start"),
+                                               headers={"X-Tenant": tenant})))
+        t0 = time.monotonic()
+        body, _ = create(tasks)
+        ids = [t["id"] for t in body]
+        # 10 rounds of 16 tasks, 50 ms each: well under a second of work. A
+        # deadlock cycle costs deadlock_timeout (1 s) each, and there were
+        # dozens of them: 15 s allows for a slow machine, not for those.
+        ex.wait_ended(ids, timeout=15)
+        elapsed = time.monotonic() - t0
+        ex.check_clean()
+        db.check_clean()
+    print(f"   drained in {elapsed:.2f} s; most running at once: {ex.max_running}; per tenant "
+          f"in the database: max {max(db.max_by_key.values(), default=0)} over "
+          f"{len(db.max_by_key)} tenants in {db.samples} samples")
+    check(all(n <= 1 for n in db.max_by_key.values()),
+          f"rule of 1 per tenant exceeded in the database: {db.max_by_key}")
+    check(all(n <= 1 for n in ex.max_by_group.values()),
+          f"rule of 1 per tenant exceeded at the executor: {ex.max_by_group}")
+    check(ex.max_running > 1, "tenants should run in parallel: at most "
+          f"{ex.max_running} task ran at once")
+    check_both_workers(ex, required=False)
+    st = statuses(ids)
+    check(all(s == "Success" for s in st.values()),
+          f"every task should end Success: {sorted(set(st.values()))}")
+    for path in watched:
+        bad = [line for line in log_tail(path, offsets[path])
+               if "deadlock" in line.lower() or "40P01" in line]
+        check(not bad, f"{os.path.basename(path)}: {len(bad)} deadlock lines during the run, "
+              f"e.g. {bad[:2]}")
+
+
 def second_worker():
     """The second worker: its handles say localhost, so its calls can be told apart."""
     return ExtraWorker("worker-rules-2", {"TASKRUNNER_PUBLIC_URL": other_public_url()})
@@ -147,10 +220,15 @@ def part_per_tenant(rx):
         step_per_tenant(hooks)
 
 
+def part_many_keys(rx):
+    with Hooks() as hooks, second_worker() as extra:
+        step_many_keys(hooks, extra)
+
+
 def part_priority(rx):
     with Hooks() as hooks:
         step_priority(hooks)
 
 
 if __name__ == "__main__":
-    run(part_two_workers, part_per_tenant, part_priority)
+    run(part_two_workers, part_per_tenant, part_many_keys, part_priority)

@@ -98,5 +98,24 @@ int main(void)
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
         if (!check_at(!url_webhook_ok(refused[i]), "refused", __FILE__, __LINE__))
             fprintf(stderr, "    url: %s\n", refused[i]);
+    /* Credentials are masked for logs and answers, as tr_mask_url does. */
+    const char *masked[][2] = {
+        {"http://user:pw@x.example/a?b=c", "http://***@x.example/a?b=c"},
+        {"HTTPS://u@x:8443", "HTTPS://***@x:8443"},
+        {"http://a@b:c@x/p@q?r=@#@", "http://***@x/p@q?r=@#@"},
+        {"http://@x/", "http://***@x/"},
+        {"http://x.example/p@q", "http://x.example/p@q"},
+        {"http://x.example?u=a@b", "http://x.example?u=a@b"},
+        {"http://x.example#a@b", "http://x.example#a@b"},
+        {"mailto:a@b", "mailto:a@b"},
+        {"1http://u:p@x/", "1http://u:p@x/"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof masked / sizeof *masked; i++) {
+        char *got = url_mask_credentials(masked[i][0]);
+        check_str_at(got, masked[i][1], "url_mask_credentials", __FILE__, __LINE__);
+        free(got);
+    }
+    check_at(url_mask_credentials(NULL) == NULL, "NULL masks to NULL", __FILE__, __LINE__);
     return check_exit();
 }
