@@ -181,13 +181,17 @@ static int check_callback(struct request *r, const char *pattern, const char *id
     struct db_error err;
     if (db_query(r->db, SQL_TASK_ATTEMPT, 1, params, &res, &err) < 0)
         return reply_db_error(r, &err);
-    bool ok = PQntuples(res) == 1 &&
-              tokens_callback_ok(callback_secret, task_id, strtoll(PQgetvalue(res, 0, 0), NULL, 10),
-                                 presented);
+    long long attempt = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
     PQclear(res);
-    if (!ok)
+    if (attempt < 0 || !tokens_callback_ok(callback_secret, task_id, attempt, presented)) {
+        /* The token of an attempt a retry replaced: the executor of that
+         * attempt is told it is over, as without API tokens. */
+        for (long long earlier = attempt - 1; earlier >= 1 && attempt - earlier <= 10000; earlier--)
+            if (tokens_callback_ok(callback_secret, task_id, earlier, presented))
+                return reply_error(r, 409, "attempt superseded", NULL);
         return deny(r, 403, "the callback token is not valid for this task and start attempt",
                     NULL);
+    }
     r->actor = "executor";
     return 0;
 }

@@ -16,6 +16,7 @@ void tasks_count(struct request *r, const char *id);
 void tasks_cancel(struct request *r, const char *id);
 void tasks_pause(struct request *r, const char *id);
 void tasks_resume(struct request *r, const char *id);
+void tasks_retry(struct request *r, const char *id);
 void tasks_history(struct request *r, const char *id);
 void tasks_blockers(struct request *r, const char *id);
 void batches_get(struct request *r, const char *id);

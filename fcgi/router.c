@@ -35,6 +35,7 @@ static const struct route routes[] = {
     {"DELETE", "/tasks/:id", tasks_cancel, "task"},
     {"POST", "/tasks/:id/pause", tasks_pause, "task"},
     {"POST", "/tasks/:id/resume", tasks_resume, "task"},
+    {"POST", "/tasks/:id/retry", tasks_retry, "task"},
     {"GET", "/tasks/:id/history", tasks_history, "task"},
     {"GET", "/tasks/:id/blockers", tasks_blockers, "task"},
     {"POST", "/task", tasks_create, NULL},

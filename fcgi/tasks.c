@@ -24,10 +24,11 @@ static const char SQL_CREATE[] =
     "SELECT code, body, batch_id FROM tr_create_batch($1::uuid, $2, $3, $4, $5::jsonb, $6)";
 static const char SQL_GET[] = "SELECT code, body FROM tr_get_task($1::uuid)";
 static const char SQL_PATCH[] =
-    "SELECT code, body FROM tr_patch_task($1::uuid, $2::task_status, $3::bigint, $4::bigint, $5::boolean, "
-    "$6::jsonb, $7, $8)";
+    "SELECT code, body FROM tr_patch_task($1::uuid, $2::task_status, $3::bigint, $4::bigint, "
+    "$5::boolean, $6::jsonb, $7, $8::boolean, $9::integer, $10)";
 static const char SQL_COUNT[] =
-    "SELECT code, body FROM tr_count_task($1::uuid, $2::bigint, $3::bigint, $4)";
+    "SELECT code, body FROM tr_count_task($1::uuid, $2::bigint, $3::bigint, $4::integer, $5)";
+static const char SQL_RERUN[] = "SELECT code, body FROM tr_rerun_task($1::uuid, $2::boolean, $3)";
 static const char SQL_CANCEL[] = "SELECT code, body FROM tr_cancel_task($1::uuid, $2)";
 static const char SQL_PAUSE[] = "SELECT code, body FROM tr_pause_task($1::uuid, $2)";
 static const char SQL_RESUME[] = "SELECT code, body FROM tr_resume_task($1::uuid, $2)";
@@ -222,15 +223,42 @@ static int json_object_body_or_reply(struct request *r, json_object **body)
     return 0;
 }
 
+/* The start attempt a callback comes from: the handle of a start call ends
+ * in ?attempt=<n> (API.md, "Retries"). NULL text when the query has none;
+ * a malformed one is reported in errs. */
+static int read_attempt_or_reply(struct request *r, struct verr_list *errs, char *out,
+                                 size_t size, const char **param)
+{
+    char *text = NULL;
+    *param = NULL;
+    if (request_query_value_or_reply(r, "attempt", &text) < 0)
+        return -1;
+    if (text) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(text, &end, 10);
+        if (errno || end == text || *end || n < 1 || n > 2147483647LL)
+            verr_add(errs, "attempt", "must be a start attempt (a positive integer)");
+        else {
+            snprintf(out, size, "%lld", n);
+            *param = out;
+        }
+    }
+    free(text);
+    return 0;
+}
+
 void tasks_patch(struct request *r, const char *id)
 {
     json_object *body = NULL, *v;
     struct verr_list errs;
     verr_list_init(&errs);
-    char succ[24], fail[24];
+    char succ[24], fail[24], attempt_text[24];
     const char *status = NULL, *reason = NULL, *metadata = NULL, *set_metadata = "false";
+    const char *retryable = NULL, *attempt;
 
-    if (json_object_body_or_reply(r, &body) < 0)
+    if (json_object_body_or_reply(r, &body) < 0 ||
+        read_attempt_or_reply(r, &errs, attempt_text, sizeof attempt_text, &attempt) < 0)
         goto out;
     if (json_object_object_get_ex(body, "status", &v) && !json_object_is_type(v, json_type_null)) {
         status = json_object_is_type(v, json_type_string)
@@ -265,12 +293,20 @@ void tasks_patch(struct request *r, const char *id)
     }
     if (status && strcmp(status, task_status_name(TASK_FAILURE)) == 0 && (!reason || !*reason))
         verr_add(&errs, "failure_reason", "is required when status is Failure");
+    /* "retryable": false makes a failure final (no retry left or not). */
+    if (json_object_object_get_ex(body, "retryable", &v) && !json_object_is_type(v, json_type_null)) {
+        if (!json_object_is_type(v, json_type_boolean))
+            verr_add(&errs, "retryable", "must be true or false");
+        else
+            retryable = json_object_get_boolean(v) ? "true" : "false";
+    }
     if (errs.n > 0) {
         reply_invalid(r, "invalid update", &errs);
         goto out;
     }
-    const char *params[] = {id, status, succ, fail, set_metadata, metadata, reason, r->actor};
-    api_call(r, SQL_PATCH, 8, params, NULL);
+    const char *params[] = {id,     status,    succ,    fail,      set_metadata,
+                            metadata, reason, retryable, attempt, r->actor};
+    api_call(r, SQL_PATCH, 10, params, NULL);
 out:
     json_object_put(body);
     verr_list_cleanup(&errs);
@@ -281,9 +317,11 @@ void tasks_count(struct request *r, const char *id)
     json_object *body = NULL;
     struct verr_list errs;
     verr_list_init(&errs);
-    char succ[24], fail[24];
+    char succ[24], fail[24], attempt_text[24];
+    const char *attempt;
 
-    if (json_object_body_or_reply(r, &body) < 0)
+    if (json_object_body_or_reply(r, &body) < 0 ||
+        read_attempt_or_reply(r, &errs, attempt_text, sizeof attempt_text, &attempt) < 0)
         goto out;
     read_count(body, "new_success", succ, sizeof succ, &errs);
     read_count(body, "new_failures", fail, sizeof fail, &errs);
@@ -291,8 +329,8 @@ void tasks_count(struct request *r, const char *id)
         reply_invalid(r, "invalid counts", &errs);
         goto out;
     }
-    const char *params[] = {id, succ, fail, r->actor};
-    api_call(r, SQL_COUNT, 4, params, NULL);
+    const char *params[] = {id, succ, fail, attempt, r->actor};
+    api_call(r, SQL_COUNT, 5, params, NULL);
 out:
     json_object_put(body);
     verr_list_cleanup(&errs);
@@ -329,4 +367,28 @@ void tasks_blockers(struct request *r, const char *id)
 {
     const char *params[] = {id};
     api_call(r, SQL_BLOCKERS, 1, params, NULL);
+}
+
+/* ---------------------------------------------------------------- re-run */
+
+/* POST /tasks/{id}/retry[?downstream=true] */
+void tasks_retry(struct request *r, const char *id)
+{
+    char *downstream = NULL;
+    struct verr_list errs;
+    verr_list_init(&errs);
+    if (request_query_value_or_reply(r, "downstream", &downstream) < 0)
+        goto out;
+    if (downstream && strcmp(downstream, "true") != 0 && strcmp(downstream, "false") != 0)
+        verr_add(&errs, "downstream", "must be true or false");
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid query", &errs);
+        goto out;
+    }
+    const char *params[] = {id, downstream && strcmp(downstream, "true") == 0 ? "true" : "false",
+                            r->actor};
+    api_call(r, SQL_RERUN, 3, params, NULL);
+out:
+    free(downstream);
+    verr_list_cleanup(&errs);
 }

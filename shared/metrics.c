@@ -51,6 +51,10 @@ const double metrics_loop_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0
                                        0.025,  0.05,    0.1,    0.25,  0.5,    1};
 const size_t metrics_loop_buckets_n = sizeof metrics_loop_buckets / sizeof(double);
 
+/* Start attempts per ended task: counted by the database (tr_move_tasks,
+ * sql/functions/statuses.sql), with these very bounds. */
+static const double metrics_attempt_buckets[] = {1, 2, 3, 5, 10};
+
 #define BUCKETS(x) metrics_##x##_buckets, sizeof metrics_##x##_buckets / sizeof(double)
 #define NO_BUCKETS NULL, 0
 
@@ -68,6 +72,13 @@ static const struct metrics_family catalog[] = {
      NO_BUCKETS},
     {"taskrunner_dependency_propagations_total", METRICS_COUNTER, "parent_outcome",
      "Children touched by the end of a parent task, by the parent's outcome.", NO_BUCKETS},
+    {"taskrunner_task_retries_total", METRICS_COUNTER, "kind,reason",
+     "Task attempts retried, by kind and why the attempt failed (failure, timeout, "
+     "start_failed) or manual (a re-run).",
+     NO_BUCKETS},
+    {"taskrunner_task_attempts", METRICS_HISTOGRAM, NULL,
+     "Start attempts of each task that ended (Success, Failure or Canceled).",
+     BUCKETS(attempt)},
     {METRIC_WEBHOOK_CALLS, METRICS_COUNTER, "trigger,outcome",
      "Webhook call attempts made by the worker, by trigger and outcome (success, http_error, "
      "no_answer).",

@@ -896,6 +896,82 @@ static void val_add_text(json_object *obj, const char *key, const char *s)
     json_object_object_add(obj, key, s ? val_j(json_object_new_string(s)) : NULL);
 }
 
+/* The retry policy of a task (API.md, "Retries"): retry_backoff's members,
+ * each optional with the contract's default; NULL when not given (the
+ * defaults then apply) or not valid (reported). */
+static json_object *val_retry_backoff(struct val_ctx *c, json_object *task)
+{
+    static const char *const members[] = {"initial_ms", "factor", "max_ms", "jitter"};
+    static const char *const jitters[] = {"full", "equal", "none"};
+    json_object *v = val_field(task, "retry_backoff");
+    if (!v)
+        return NULL;
+    size_t mark = val_push_key(c, "retry_backoff");
+    size_t errors = c->errs->n;
+    json_object *out = NULL;
+    if (!json_object_is_type(v, json_type_object)) {
+        val_err(c, "must be an object with initial_ms, factor, max_ms and jitter");
+        goto out;
+    }
+    json_object_object_foreach(v, key, value)
+    {
+        (void)value;
+        bool known = false;
+        for (size_t i = 0; i < sizeof members / sizeof *members; i++)
+            known = known || strcmp(key, members[i]) == 0;
+        if (!known) {
+            size_t m = val_push_key(c, key);
+            val_err(c, "is not a member of retry_backoff (initial_ms, factor, max_ms, jitter)");
+            val_pop(c, m);
+        }
+    }
+    long long initial, max_ms;
+    (void)val_opt_int(c, v, "initial_ms", 1, 86400000, 1000, &initial);
+    (void)val_opt_int(c, v, "max_ms", 1, 2592000000LL, initial > 3600000 ? initial : 3600000,
+                      &max_ms);
+    if (max_ms < initial) {
+        size_t m = val_push_key(c, "max_ms");
+        val_err(c, "must be at least initial_ms (%lld)", initial);
+        val_pop(c, m);
+    }
+    double factor = 2;
+    json_object *f = val_field(v, "factor");
+    if (f) {
+        bool number = json_object_is_type(f, json_type_int) || json_object_is_type(f, json_type_double);
+        factor = number ? json_object_get_double(f) : 0;
+        if (!number || !isfinite(factor) || factor < 1 || factor > 10) {
+            size_t m = val_push_key(c, "factor");
+            val_err(c, "must be a number from 1 to 10");
+            val_pop(c, m);
+        }
+    }
+    const char *jitter = "full";
+    json_object *j = val_field(v, "jitter");
+    if (j) {
+        jitter = json_object_is_type(j, json_type_string)
+                     ? val_lookup(jitters, sizeof jitters / sizeof *jitters, json_object_get_string(j))
+                     : NULL;
+        if (!jitter) {
+            size_t m = val_push_key(c, "jitter");
+            val_err(c, "must be one of full, equal, none");
+            val_pop(c, m);
+        }
+    }
+    if (c->errs->n == errors) {
+        out = val_j(json_object_new_object());
+        json_object_object_add(out, "initial_ms", val_j(json_object_new_int64(initial)));
+        json_object_object_add(out, "factor",
+                               val_j(factor == (double)(long long)factor
+                                         ? json_object_new_int64((long long)factor)
+                                         : json_object_new_double(factor)));
+        json_object_object_add(out, "max_ms", val_j(json_object_new_int64(max_ms)));
+        json_object_object_add(out, "jitter", val_j(json_object_new_string(jitter)));
+    }
+out:
+    val_pop(c, mark);
+    return out;
+}
+
 /* Everything about one task that the second pass (dependencies) needs. */
 struct val_task {
     const char *local_id; /* borrowed from the body; NULL when invalid */
@@ -909,7 +985,7 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
 {
     struct val_task_info info = {0};
     const char *name = NULL;
-    long long timeout, priority;
+    long long timeout, priority, max_retries;
 
     vt->local_id = NULL;
     (void)val_req_text(c, task, "id", VAL_ID_MAX, &vt->local_id);
@@ -917,6 +993,7 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     (void)val_req_text(c, task, "kind", VAL_KIND_MAX, &info.kind);
     (void)val_opt_int(c, task, "timeout", 1, 86400, 60, &timeout);
     (void)val_opt_int(c, task, "priority", -1000, 1000, 0, &priority);
+    (void)val_opt_int(c, task, "max_retries", 0, 100, 0, &max_retries);
 
     json_object *o = vt->out;
     val_new_uuid(vt->uuid);
@@ -926,6 +1003,10 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     val_add_text(o, "kind", info.kind);
     json_object_object_add(o, "timeout", val_j(json_object_new_int64(timeout)));
     json_object_object_add(o, "priority", val_j(json_object_new_int64(priority)));
+    json_object_object_add(o, "max_retries", val_j(json_object_new_int64(max_retries)));
+    json_object *backoff = val_retry_backoff(c, task);
+    if (backoff)
+        json_object_object_add(o, "retry_backoff", backoff);
     json_object_object_add(o, "metadata", val_metadata(c, task, &info));
     json_object_object_add(o, "rules", val_rule_list(c, task, "rules", true, &info));
     json_object_object_add(o, "dedupe", val_rule_list(c, task, "dedupe_strategy", false, &info));

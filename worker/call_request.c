@@ -23,11 +23,17 @@ static char *build_url(const struct call_request_settings *s, const char *url,
     CURLU *u = curl_url();
     if (!u)
         fatal("out of memory (curl_url)");
+    /* A start call's handle names its attempt: a callback from an attempt
+     * that a retry replaced is refused ("attempt superseded"). */
     char *handle;
     if (s->callback_secret && c->task_attempt > 0) {
         char token[CALLBACK_TOKEN_LEN + 1];
         tokens_callback(s->callback_secret, c->task_id, c->task_attempt, token);
-        handle = xasprintf("handle=%s/tasks/%s?token=%s", s->public_url, c->task_id, token);
+        handle = xasprintf("handle=%s/tasks/%s?attempt=%d&token=%s", s->public_url, c->task_id,
+                           c->task_attempt, token);
+    } else if (c->task_attempt > 0) {
+        handle = xasprintf("handle=%s/tasks/%s?attempt=%d", s->public_url, c->task_id,
+                           c->task_attempt);
     } else {
         handle = xasprintf("handle=%s/tasks/%s", s->public_url, c->task_id);
     }
@@ -105,6 +111,8 @@ static void add_service_headers(struct call_request *r, const struct call_reques
     add_line(r, xasprintf("X-Task-Id: %s", c->task_id));
     add_line(r, xasprintf("X-Batch-Id: %s", c->batch_id));
     add_line(r, xasprintf("X-Task-Trigger: %s", webhook_trigger_header(c->trigger)));
+    if (c->trigger == TRIGGER_START && c->task_attempt > 0)
+        add_line(r, xasprintf("X-Task-Attempt: %d", c->task_attempt));
     if (c->outcome[0])
         add_line(r, xasprintf("X-Task-Status: %s", c->outcome));
     add_line(r, xasprintf("Idempotency-Key: %s", c->idem_key));

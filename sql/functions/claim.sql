@@ -33,10 +33,12 @@ DECLARE
     v_blocked bigint := 0;
 BEGIN
     PERFORM tr_set_actor('worker');
+    -- Tasks whose wait is over (a retry's backoff) join the runnable queue.
+    PERFORM tr_release_due(1000);
     -- Rows are read without locks: a task passed over (its rule is full)
     -- is never locked or written, so scanning past many of them is cheap.
     FOR t IN SELECT * FROM tasks
-             WHERE status = 'Pending' AND (not_before IS NULL OR not_before <= now())
+             WHERE status = 'Pending' AND not_before IS NULL
              ORDER BY priority DESC, seq
              LIMIT p_scan
     LOOP
@@ -76,7 +78,7 @@ BEGIN
     IF v_free > 0 THEN
         SELECT array_agg(f.id) INTO v_ids
         FROM (SELECT id FROM tasks
-              WHERE status = 'Pending' AND (not_before IS NULL OR not_before <= now())
+              WHERE status = 'Pending' AND not_before IS NULL
                 AND rules = '[]'
               ORDER BY priority DESC, seq
               LIMIT v_free
@@ -108,8 +110,9 @@ BEGIN
 END
 $$;
 
--- Fails up to p_limit Running tasks whose heartbeat is older than their
--- timeout, firing their failure and cancel actions. Returns how many.
+-- Fails the attempt of up to p_limit Running tasks whose heartbeat is older
+-- than their timeout: retried when their policy allows, else failed for good
+-- with their failure and cancel actions fired. Returns how many.
 CREATE OR REPLACE FUNCTION tr_expire_tasks(p_limit integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -122,15 +125,16 @@ BEGIN
              ORDER BY deadline_at LIMIT p_limit
              FOR UPDATE SKIP LOCKED
     LOOP
-        PERFORM tr_finish_task(r.id, 'Failure', 'Timeout', true);
+        PERFORM tr_fail_attempt(r.id, 'Timeout', 'timeout', true);
         v_n := v_n + 1;
     END LOOP;
     RETURN v_n;
 END
 $$;
 
--- How long until the worker has timed work to do (a queued retry or a
--- heartbeat deadline), in ms, capped at p_cap_ms; lets it sleep exactly.
+-- How long until the worker has timed work to do (a queued call's retry, a
+-- heartbeat deadline, a task's retry time), in ms, capped at p_cap_ms; lets
+-- it sleep exactly.
 CREATE OR REPLACE FUNCTION tr_next_due_ms(p_cap_ms integer) RETURNS integer
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -138,6 +142,8 @@ BEGIN
         (SELECT ceil(extract(epoch FROM (min(next_at) - now())) * 1000)::integer
          FROM deliveries WHERE state = 'queued'),
         (SELECT ceil(extract(epoch FROM (min(deadline_at) - now())) * 1000)::integer
-         FROM tasks WHERE status = 'Running')));
+         FROM tasks WHERE status = 'Running'),
+        (SELECT ceil(extract(epoch FROM (min(not_before) - now())) * 1000)::integer
+         FROM tasks WHERE status = 'Pending' AND not_before IS NOT NULL)));
 END
 $$;

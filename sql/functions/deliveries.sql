@@ -195,8 +195,9 @@ $$;
 
 -- A call failed (p_error; p_http_status, 0 without an answer; after
 -- p_duration_ms). With p_retry_ms it is queued again that much later;
--- without, it has failed for good: a start call fails its task (and so fires
--- its failure actions and cascades), an end or cancel call becomes a dead
+-- without, it has failed for good: a start call fails its task's attempt
+-- (retried by the task's policy, or the task fails, fires its failure
+-- actions and cascades), an end or cancel call becomes a dead
 -- letter (counted in taskrunner_dead_letters_total). A start call of a task
 -- that moved on (canceled, or ended by its executor) is not tried again.
 CREATE OR REPLACE FUNCTION tr_delivery_failed(p_id bigint, p_error text, p_retry_ms integer,
@@ -244,9 +245,9 @@ BEGIN
     END IF;
     IF d.trigger = 'Start' AND EXISTS (SELECT 1 FROM tasks WHERE id = d.task_id
                                        AND status = 'Claimed' AND attempt = d.attempt) THEN
-        PERFORM tr_finish_task(d.task_id, 'Failure',
-                               'on_start webhook failed after ' || d.attempts
-                               || ' attempts: ' || p_error);
+        PERFORM tr_fail_attempt(d.task_id,
+                                'on_start webhook failed after ' || d.attempts
+                                || ' attempts: ' || p_error, 'start_failed');
     END IF;
 END
 $$;

@@ -25,7 +25,10 @@ LANGUAGE sql STABLE AS $$
         'created_at', tr_ts(t.created_at), 'started_at', tr_ts(t.started_at),
         'ended_at', tr_ts(t.ended_at), 'last_updated', tr_ts(t.last_updated),
         'success', t.success, 'failures', t.failures, 'failure_reason', t.failure_reason,
-        'batch_id', t.batch_id, 'requester', p_requester)
+        'batch_id', t.batch_id, 'requester', p_requester,
+        'max_retries', t.max_retries, 'retry_count', t.retry_count,
+        'retry_backoff', coalesce(t.retry_backoff, tr_retry_backoff_default()),
+        'next_retry_at', CASE WHEN t.status = 'Pending' THEN tr_ts(t.retry_at) END)
 $$;
 
 -- A webhook URL with the credentials of its authority ("user:pw@" of

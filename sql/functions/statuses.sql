@@ -27,17 +27,22 @@ $$;
 
 -- Moves to p_to each task of p_ids whose status may go there (and, when
 -- p_attempts is given, pairwise with p_ids, whose start attempt is that
--- one); the others are left as they are. What the new status implies:
+-- one); the others are left as they are. A re-run's moves (an ended task
+-- starting again) are made only when p_rerun says so. What the new status
+-- implies:
 --   Claimed   attempt + 1, heartbeat now
 --   Running   started (the first time), heartbeat now, deadline = now + timeout
 --   terminal  ended now, failure_reason = p_reason, no deadline
+--   Waiting, Pending, Paused  no heartbeat, no deadline, not ended
 -- Each task moved gets its history event (paused, resumed, canceled or
 -- status, with the failure reason and the attempt) and counts in
 -- taskrunner_task_status_transitions_total and, for terminal statuses,
--- taskrunner_tasks_completed_total. Returns the tasks moved and their
+-- taskrunner_tasks_completed_total and the histogram of attempts
+-- taskrunner_task_attempts. Returns the tasks moved and their
 -- status before. Rows are locked in id order.
 CREATE OR REPLACE FUNCTION tr_move_tasks(p_ids uuid[], p_to task_status, p_reason text DEFAULT NULL,
-                                         p_attempts integer[] DEFAULT NULL)
+                                         p_attempts integer[] DEFAULT NULL,
+                                         p_rerun boolean DEFAULT false)
 RETURNS TABLE (id uuid, from_status task_status)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -51,7 +56,8 @@ BEGIN
         WHERE t.id = ANY (p_ids)
           AND (p_attempts IS NULL OR t.attempt = s.attempt)
           AND EXISTS (SELECT 1 FROM task_transitions x
-                      WHERE x.from_status = t.status AND x.to_status = p_to)
+                      WHERE x.from_status = t.status AND x.to_status = p_to
+                        AND (NOT x.rerun OR p_rerun))
         ORDER BY t.id
         FOR UPDATE OF t
     ), moved AS (
@@ -59,12 +65,12 @@ BEGIN
         SET status = p_to,
             attempt = CASE WHEN p_to = 'Claimed' THEN t.attempt + 1 ELSE t.attempt END,
             heartbeat_at = CASE WHEN p_to IN ('Claimed', 'Running') THEN now()
-                                ELSE t.heartbeat_at END,
+                                WHEN v_terminal THEN t.heartbeat_at END,
             started_at = CASE WHEN p_to = 'Running' THEN coalesce(t.started_at, now())
                               ELSE t.started_at END,
-            deadline_at = CASE WHEN p_to = 'Running' THEN now() + make_interval(secs => t.timeout)
-                               WHEN v_terminal THEN NULL ELSE t.deadline_at END,
-            ended_at = CASE WHEN v_terminal THEN now() ELSE t.ended_at END,
+            deadline_at = CASE WHEN p_to = 'Running'
+                               THEN now() + make_interval(secs => t.timeout) END,
+            ended_at = CASE WHEN v_terminal THEN now() END,
             failure_reason = CASE WHEN v_terminal THEN p_reason ELSE t.failure_reason END,
             last_updated = now()
         FROM cur
@@ -79,7 +85,7 @@ BEGIN
                     ELSE 'status' END,
                tr_actor(), m.old, p_to,
                jsonb_strip_nulls(jsonb_build_object(
-                   'failure_reason', m.failure_reason,
+                   'failure_reason', CASE WHEN v_terminal THEN m.failure_reason END,
                    'attempt', CASE WHEN p_to = 'Claimed' THEN m.attempt END))
         FROM moved m
         ORDER BY m.seq
@@ -92,6 +98,19 @@ BEGIN
         SELECT 'taskrunner_tasks_completed_total',
                jsonb_build_object('outcome', p_to, 'kind', m.kind), count(*)
         FROM moved m WHERE v_terminal GROUP BY m.kind
+        -- The histogram of start attempts per ended task (buckets of
+        -- shared/metrics.c, cumulative; the sum in micro-units).
+        UNION ALL
+        SELECT 'taskrunner_task_attempts_bucket', jsonb_build_object('le', b.le), count(*)
+        FROM moved m, (VALUES ('1', 1), ('2', 2), ('3', 3), ('5', 5), ('10', 10),
+                              ('+Inf', 2147483647)) AS b (le, n)
+        WHERE v_terminal AND m.attempt <= b.n GROUP BY b.le
+        UNION ALL
+        SELECT 'taskrunner_task_attempts_sum', '{}', sum(m.attempt)::bigint * 1000000
+        FROM moved m WHERE v_terminal HAVING count(*) > 0
+        UNION ALL
+        SELECT 'taskrunner_task_attempts_count', '{}', count(*)
+        FROM moved m WHERE v_terminal HAVING count(*) > 0
     )
     SELECT m.id, m.old FROM moved m;
 END

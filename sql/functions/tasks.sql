@@ -11,16 +11,24 @@
 -- Locks task p_id and returns its status; raises not found, and wrong state
 -- unless the status is one of p_allowed (NULL: any), saying what only
 -- those may do ("task is Running; only a Waiting or Pending task can be
--- paused").
+-- paused"). p_attempt: the start attempt a callback comes from (the handle
+-- carries it); "attempt superseded" when the task has started again since,
+-- or went back to wait for its next attempt.
 CREATE OR REPLACE FUNCTION tr_lock_task(p_id uuid, p_allowed task_status[] DEFAULT NULL,
-                                        p_doing text DEFAULT NULL) RETURNS task_status
+                                        p_doing text DEFAULT NULL,
+                                        p_attempt integer DEFAULT NULL) RETURNS task_status
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_status task_status;
+    v_status  task_status;
+    v_attempt integer;
 BEGIN
-    SELECT status INTO v_status FROM tasks WHERE id = p_id FOR UPDATE;
+    SELECT status, attempt INTO v_status, v_attempt FROM tasks WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM tr_raise_not_found('task');
+    END IF;
+    IF p_attempt IS NOT NULL AND (p_attempt <> v_attempt
+                                  OR v_status IN ('Waiting', 'Pending', 'Paused')) THEN
+        PERFORM tr_raise_wrong_state('attempt superseded');
     END IF;
     IF p_allowed IS NOT NULL AND v_status <> ALL (p_allowed) THEN
         PERFORM tr_raise_wrong_state(format('task is %s; only a %s task %s', v_status,
@@ -119,13 +127,14 @@ BEGIN
     END IF;
 
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
-                       metadata, rules, open_parents)
+                       metadata, rules, open_parents, max_retries, retry_backoff)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
            (e ->> 'priority')::integer, (e ->> 'timeout')::integer,
            CASE WHEN jsonb_typeof(e -> 'metadata') = 'object' THEN e -> 'metadata' END,
-           coalesce(e -> 'rules', '[]'), jsonb_array_length(e -> 'deps')
+           coalesce(e -> 'rules', '[]'), jsonb_array_length(e -> 'deps'),
+           coalesce((e ->> 'max_retries')::integer, 0), e -> 'retry_backoff'
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
     ORDER BY n;
@@ -204,12 +213,15 @@ $$;
 
 -- PATCH /tasks/{id}: progress and outcome from the executor. p_status is
 -- NULL, 'Success' or 'Failure'; p_set_metadata says whether p_metadata
--- (possibly NULL) replaces the metadata. A PATCH that ends the task changes
--- the row once when it brings nothing else (no heartbeat for a task that
--- ends in this transaction).
+-- (possibly NULL) replaces the metadata. A Failure fails the attempt: the
+-- task retries when its policy allows and p_retryable. p_attempt: the start
+-- attempt of the handle, when it carries one. A PATCH that ends the task
+-- changes the row once when it brings nothing else (no heartbeat for a task
+-- that ends in this transaction).
 CREATE OR REPLACE FUNCTION tr_patch_task(p_id uuid, p_status task_status, p_new_success bigint,
                                          p_new_failures bigint, p_set_metadata boolean,
-                                         p_metadata jsonb, p_failure_reason text, p_actor text,
+                                         p_metadata jsonb, p_failure_reason text,
+                                         p_retryable boolean, p_attempt integer, p_actor text,
                                          OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -218,7 +230,7 @@ DECLARE
     v_failures bigint;
 BEGIN
     PERFORM tr_set_actor(p_actor);
-    v_status := tr_lock_task(p_id, '{Claimed,Running}', 'accepts updates');
+    v_status := tr_lock_task(p_id, '{Claimed,Running}', 'accepts updates', p_attempt);
     IF p_status IS NULL THEN
         -- Progress: counts, metadata, and the heartbeat that keeps it alive.
         UPDATE tasks
@@ -252,20 +264,24 @@ BEGIN
         'new_success', coalesce(p_new_success, 0), 'new_failures', coalesce(p_new_failures, 0),
         'success', v_success, 'failures', v_failures, 'status', p_status,
         'metadata_replaced', CASE WHEN p_set_metadata THEN true END)));
-    IF p_status IS NOT NULL THEN
-        PERFORM tr_finish_task(p_id, p_status,
-                               CASE WHEN p_status = 'Failure' THEN p_failure_reason END);
+    IF p_status = 'Failure' THEN
+        PERFORM tr_fail_attempt(p_id, p_failure_reason, 'failure', false,
+                                coalesce(p_retryable, true));
+    ELSIF p_status IS NOT NULL THEN
+        PERFORM tr_finish_task(p_id, p_status, NULL);
     END IF;
     SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
 END
 $$;
 
--- PUT /tasks/{id}: fast progress counts.
+-- PUT /tasks/{id}: fast progress counts (p_attempt as for PATCH).
 CREATE OR REPLACE FUNCTION tr_count_task(p_id uuid, p_new_success bigint, p_new_failures bigint,
-                                         p_actor text, OUT code integer, OUT body text)
+                                         p_attempt integer, p_actor text,
+                                         OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status   task_status;
+    v_attempt  integer;
     v_success  bigint;
     v_failures bigint;
 BEGIN
@@ -276,6 +292,7 @@ BEGIN
         deadline_at = CASE WHEN status = 'Running' THEN now() + make_interval(secs => timeout) END,
         last_updated = now()
     WHERE id = p_id AND NOT tr_is_terminal(status)
+      AND (p_attempt IS NULL OR (attempt = p_attempt AND status IN ('Claimed', 'Running')))
     RETURNING status, success, failures INTO v_status, v_success, v_failures;
     IF FOUND THEN
         PERFORM tr_task_event(p_id, 'progress', v_status, v_status, jsonb_build_object(
@@ -283,9 +300,12 @@ BEGIN
             'success', v_success, 'failures', v_failures));
         code := 202; body := '{"status": "accepted"}'; RETURN;
     END IF;
-    SELECT status INTO v_status FROM tasks WHERE id = p_id;
+    SELECT status, attempt INTO v_status, v_attempt FROM tasks WHERE id = p_id;
     IF NOT FOUND THEN
         PERFORM tr_raise_not_found('task');
+    END IF;
+    IF p_attempt IS NOT NULL AND (p_attempt <> v_attempt OR NOT tr_is_terminal(v_status)) THEN
+        PERFORM tr_raise_wrong_state('attempt superseded');
     END IF;
     PERFORM tr_raise_wrong_state(format('task is %s', v_status));
 END
@@ -402,7 +422,11 @@ BEGIN
                 END IF;
             END LOOP;
         END IF;
-        IF t.not_before > now() THEN
+        IF t.status = 'Pending' AND t.retry_at > now() THEN
+            -- Waiting for its next attempt (a retry).
+            v := v || jsonb_build_array(jsonb_build_object('type', 'retry_backoff',
+                                                           'at', tr_ts(t.retry_at)));
+        ELSIF t.not_before > now() THEN
             v := v || jsonb_build_array(jsonb_build_object('type', 'not_before',
                                                            'at', tr_ts(t.not_before)));
         END IF;

@@ -186,8 +186,9 @@ def part_callback_tokens(rx):
         calls = {tid: hooks.wait_calls("/start", 1, tid, timeout=15)[0] for tid in ids}
         a, b = ids
         h, hq = handle_of(calls[a])
-        check(h.path == f"/tasks/{a}" and f"{h.scheme}://{h.netloc}" == s.url,
-              f"handle {calls[a].query['handle'][0]} should be {s.url}/tasks/{a}?token=...")
+        check(h.path == f"/tasks/{a}" and f"{h.scheme}://{h.netloc}" == s.url
+              and hq.get("attempt") == ["1"],
+              f"handle {calls[a].query['handle'][0]} should be {s.url}/tasks/{a}?attempt=1&token=...")
         token = hq.get("token", [""])[0]
         attempt = int(sql(f"SELECT attempt FROM tasks WHERE id = {q(a)}")[0][0])
         check(token == callback_token(secret, a, attempt),
@@ -226,13 +227,13 @@ def part_callback_tokens(rx):
         check_401(s.api("PATCH", f"/tasks/{a}", {"status": "Success"}),
                   "PATCH the task without its token")
 
-        step("a token of an earlier attempt is refused once the attempt moved on (a requeue, "
-             "simulated in the database); the new attempt's token works")
+        step("a token of an earlier attempt is refused once the attempt moved on (a retry, "
+             "simulated in the database): 409 attempt superseded; the new attempt's token works")
         sql(f"UPDATE tasks SET attempt = attempt + 1 WHERE id = {q(a)}")
-        check_json_error(s.api("PATCH", f"/tasks/{a}?token={token}", {"new_success": 1}), 403,
-                         "PATCH with the token of the earlier attempt")
-        check_json_error(s.api("PUT", f"/tasks/{a}?token={token}", {"new_success": 1}), 403,
-                         "PUT with the token of the earlier attempt")
+        for method in ("PATCH", "PUT"):
+            r = s.api(method, f"/tasks/{a}?token={token}", {"new_success": 1})
+            check_json_error(r, 409, f"{method} with the token of the earlier attempt")
+            check(r[2]["error"] == "attempt superseded", f"{method}: {r[2]}")
         newer = callback_token(secret, a, attempt + 1)
         r = s.api("PATCH", f"/tasks/{a}?token={newer}", {"status": "Success"})
         check(r[0] == 200 and r[2]["status"] == "Success",

@@ -19,6 +19,7 @@ chose a call (issue 24; API.md "Webhooks sent by the worker"; docs/security.md).
 """
 
 import base64
+import json
 import os
 import re
 
@@ -162,8 +163,7 @@ def part_action_source(rx):
     kind = new_kind("t-worker-answers-source")
     with Hooks() as hooks:
         hooks.fixed("/start-reg", 200, {"params": {
-            "url": hooks.url("/executor-cancel"),
-            "headers": {"X-Task-Action-Source": "author", "X-Other": "kept"}}})
+            "url": hooks.url("/executor-cancel"), "headers": {"X-Other": "kept"}}})
         body, _ = create([task("src", kind=kind, on_start=webhook(hooks.url("/start-reg")),
                                on_cancel=[webhook(hooks.url("/author-cancel"))])])
         tid = body[0]["id"]
@@ -182,6 +182,20 @@ def part_action_source(rx):
             check("x-task-action-source" not in c.headers,
                   f"{what} should not carry X-Task-Action-Source: {c.headers}")
         wait_outbox_settled(tid)
+
+    step("(c) an executor's action that names X-Task-Action-Source itself is refused")
+    kind = new_kind("t-worker-answers-forged")
+    with Hooks() as hooks:
+        hooks.fixed("/start-forged", 200, {"params": {
+            "url": hooks.url("/forged-cancel"),
+            "headers": {"X-Task-Action-Source": "author"}}})
+        body, _ = create([task("forged", kind=kind, on_start=webhook(hooks.url("/start-forged")))])
+        tid = body[0]["id"]
+        ev = wait_event(tid, "action_refused")
+        check("X-Task-Action-Source" in json.dumps(ev), f"the refusal names the header: {ev}")
+        expect(api("DELETE", f"/tasks/{tid}"), 200, "DELETE the task")
+        wait_outbox_settled(tid)
+        check(not hooks.received("/forged-cancel", tid), "the refused action was called")
 
 
 def part_credentials(rx):

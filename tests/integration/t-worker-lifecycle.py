@@ -53,8 +53,11 @@ def check_common(call, t, trigger, what):
     check(h.get("x-task-trigger") == trigger,
           f"{what}: X-Task-Trigger {h.get('x-task-trigger')!r}, expected {trigger!r}")
     handles = call.query.get("handle")
-    want = f"{public()}/tasks/{t['id']}"
+    # A start call's handle names its attempt (API.md, "Retries"); others do not.
+    want = f"{public()}/tasks/{t['id']}" + ("?attempt=1" if trigger == "start" else "")
     check(handles == [want], f"{what}: handle query parameter {handles}, expected {want}")
+    if trigger == "start":
+        check(h.get("x-task-attempt") == "1", f"{what}: X-Task-Attempt {h.get('x-task-attempt')!r}")
 
 
 def check_signature(call, secret, what):
@@ -105,7 +108,7 @@ def run_to_end(hooks, t, outcome, settings):
     check(run_t["ended_at"] is None, f"ended_at {run_t['ended_at']!r} while Running")
 
     step(f"{lid}: progress through the handle URL")
-    handle = start.query["handle"][0][len(public()):]  # checked above: <public>/tasks/<id>
+    handle = start.query["handle"][0][len(public()):]  # checked above: <public>/tasks/<id>?attempt=1
     p = expect(api("PATCH", handle, {"new_success": 3, "new_failures": 1}), 200,
                f"PATCH {handle} (progress)")
     check(p["status"] == "Running" and p["success"] == 3 and p["failures"] == 1,

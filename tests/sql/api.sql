@@ -10,8 +10,8 @@ SET client_min_messages = warning;
 -- (t_put; Waiting ones depend on "blocker", which never ends).
 CREATE TEMP TABLE calls (call text, sql text);
 INSERT INTO calls VALUES
-    ('patch',  'SELECT tr_patch_task(%L, ''Success'', 3, 1, false, NULL, NULL, ''tester'')'),
-    ('count',  'SELECT tr_count_task(%L, 2, 1, ''tester'')'),
+    ('patch',  'SELECT tr_patch_task(%L, ''Success'', 3, 1, false, NULL, NULL, NULL, NULL, ''tester'')'),
+    ('count',  'SELECT tr_count_task(%L, 2, 1, NULL, ''tester'')'),
     ('cancel', 'SELECT tr_cancel_task(%L, ''tester'')'),
     ('pause',  'SELECT tr_pause_task(%L, ''tester'')'),
     ('resume', 'SELECT tr_resume_task(%L, ''tester'')');
@@ -116,21 +116,21 @@ SELECT t_start('run1', 'run2', 'run3');
 -- asked), the task still Running; the answer is the task.
 SELECT code, body::jsonb ->> 'status' AS status, body::jsonb -> 'success' AS success,
        body::jsonb -> 'failures' AS failures, body::jsonb -> 'metadata' AS metadata
-FROM tr_patch_task(t_id('run1'), NULL, 5, 2, true, '{"b": 2}', NULL, 'tester');
+FROM tr_patch_task(t_id('run1'), NULL, 5, 2, true, '{"b": 2}', NULL, NULL, NULL, 'tester');
 SELECT code, body::jsonb -> 'success' AS success, body::jsonb -> 'metadata' AS metadata
-FROM tr_patch_task(t_id('run1'), NULL, 1, 0, false, NULL, NULL, 'tester');
+FROM tr_patch_task(t_id('run1'), NULL, 1, 0, false, NULL, NULL, NULL, NULL, 'tester');
 SELECT task, event, actor, detail FROM t_events WHERE task = 'run1' AND event = 'updated';
 
 -- A PATCH with Failure stores its reason, and fails the children that
 -- required the task; with Success the reason is ignored.
 SELECT code, body::jsonb ->> 'status' AS status, body::jsonb ->> 'failure_reason' AS reason
-FROM tr_patch_task(t_id('run1'), 'Failure', NULL, NULL, false, NULL, 'disk full', 'tester');
+FROM tr_patch_task(t_id('run1'), 'Failure', NULL, NULL, false, NULL, 'disk full', NULL, NULL, 'tester');
 SELECT * FROM t_tasks WHERE task IN ('run1', 'wait1');
 SELECT code, body::jsonb ->> 'status' AS status, body::jsonb ->> 'failure_reason' AS reason
-FROM tr_patch_task(t_id('run2'), 'Success', NULL, NULL, false, NULL, 'ignored', 'tester');
+FROM tr_patch_task(t_id('run2'), 'Success', NULL, NULL, false, NULL, 'ignored', NULL, NULL, 'tester');
 
 -- A count answers 202.
-SELECT code, body FROM tr_count_task(t_id('run3'), 1, 0, 'tester');
+SELECT code, body FROM tr_count_task(t_id('run3'), 1, 0, NULL, 'tester');
 
 -- Resume puts a task back where its parents put it: Waiting while one is open.
 SELECT t_create('resume', t_task('r1'), t_task('r2', t_deps('r1')));

@@ -110,7 +110,7 @@ SELECT task, action, trigger, outcome, state FROM t_deliveries WHERE task = 'c1'
 -- c3 starts and succeeds; its on_success call is taken and fails for good:
 -- a dead letter, counted in taskrunner_dead_letters_total.
 SELECT tr_record_outcomes(jsonb_build_array(pg_temp.outcome('c3', '{"ok": true, "http": 204}')));
-SELECT code FROM tr_patch_task(t_id('c3'), 'Success', 1, 0, false, NULL, NULL, 'executor');
+SELECT code FROM tr_patch_task(t_id('c3'), 'Success', 1, 0, false, NULL, NULL, NULL, NULL, 'executor');
 SELECT pg_temp.keep(c) AS taken FROM tr_take_deliveries(1, 10, 60000) AS c;
 SELECT task, trigger, outcome, attempts, idem_key FROM calls WHERE task = 'c3' ORDER BY n;
 SELECT tr_record_outcomes(jsonb_build_array(

@@ -11,6 +11,6 @@ SELECT code FROM tr_pause_task(t_id('c2'), 'tester');
 SELECT code FROM tr_cancel_task(t_id('p1'), 'tester');
 -- A paused task whose required parent fails.
 SELECT t_start('p2');
-SELECT code FROM tr_patch_task(t_id('p2'), 'Failure', NULL, NULL, false, NULL, 'boom', 'executor');
+SELECT code FROM tr_patch_task(t_id('p2'), 'Failure', NULL, NULL, false, NULL, 'boom', NULL, NULL, 'executor');
 SELECT task, event, from_status, to_status FROM t_events
 WHERE task IN ('p1', 'c2') AND from_status = 'Paused';

@@ -3,13 +3,17 @@
 \set VERBOSITY terse
 SET client_min_messages = warning;
 
--- The allowed changes, as the migration lists them.
-SELECT from_status, string_agg(to_status::text, ', ' ORDER BY to_status) AS may_go_to
+-- The allowed changes, as the migrations list them; those of a re-run
+-- (POST /tasks/{id}/retry) apart.
+SELECT from_status,
+       string_agg(to_status::text, ', ' ORDER BY to_status) FILTER (WHERE NOT rerun) AS may_go_to,
+       string_agg(to_status::text, ', ' ORDER BY to_status) FILTER (WHERE rerun) AS on_rerun
 FROM task_transitions GROUP BY from_status ORDER BY from_status;
 
--- Terminal statuses are exactly those with no way out.
+-- Terminal statuses are exactly those with no way out but a re-run.
 SELECT s AS status, tr_is_terminal(s) AS terminal,
-       NOT EXISTS (SELECT 1 FROM task_transitions x WHERE x.from_status = s) AS no_way_out
+       NOT EXISTS (SELECT 1 FROM task_transitions x
+                   WHERE x.from_status = s AND NOT x.rerun) AS no_way_out
 FROM unnest(enum_range(NULL::task_status)) AS s;
 
 -- ---------------------------------------------------------------- every pair
@@ -76,14 +80,17 @@ SELECT from_status AS "from \ to",
        max(CASE WHEN to_status = 'Paused' THEN CASE WHEN moved THEN 'yes' ELSE '.' END END) AS "Paused"
 FROM moves GROUP BY from_status ORDER BY from_status;
 
--- It moved exactly the pairs task_transitions lists (no row: none differs),
+-- It moved exactly the pairs task_transitions lists, but a re-run's (no
+-- row: none differs),
 -- and returned the status each moved task had.
 SELECT m.task, m.moved,
        EXISTS (SELECT 1 FROM task_transitions x
-               WHERE x.from_status = m.from_status AND x.to_status = m.to_status) AS listed
+               WHERE x.from_status = m.from_status AND x.to_status = m.to_status
+                 AND NOT x.rerun) AS listed
 FROM moves m
 WHERE m.moved <> EXISTS (SELECT 1 FROM task_transitions x
-                         WHERE x.from_status = m.from_status AND x.to_status = m.to_status)
+                         WHERE x.from_status = m.from_status AND x.to_status = m.to_status
+                           AND NOT x.rerun)
    OR (m.moved AND m.returned_from IS DISTINCT FROM m.from_status)
    OR (NOT m.moved AND m.returned_from IS NOT NULL);
 SELECT count(*) FILTER (WHERE moved) AS moved, count(*) FILTER (WHERE NOT moved) AS refused
@@ -128,14 +135,16 @@ SELECT DISTINCT name FROM metric_deltas ORDER BY name;
 
 -- What a new status implies: Claimed counts a start attempt and sets the
 -- heartbeat; Running sets started_at and the deadline (heartbeat + timeout);
--- a terminal status sets ended_at and the failure reason given and drops
--- the deadline.
+-- a terminal status sets ended_at and the failure reason given, keeps the
+-- last heartbeat and drops the deadline; a waiting status (Waiting, Pending,
+-- Paused) has no heartbeat nor deadline.
 SELECT m.to_status, count(*) AS moves,
        bool_and(t.attempt = CASE WHEN m.to_status = 'Claimed' THEN 1
                                  WHEN m.from_status IN ('Claimed', 'Running') THEN 1
                                  ELSE 0 END) AS attempt_ok,
        bool_and((t.heartbeat_at IS NOT NULL) = (m.to_status IN ('Claimed', 'Running')
-                                                OR m.from_status IN ('Claimed', 'Running')))
+                                                OR (tr_is_terminal(m.to_status)
+                                                    AND m.from_status IN ('Claimed', 'Running'))))
            AS heartbeat_ok,
        bool_and((t.started_at IS NOT NULL) = (m.to_status = 'Running'
                                               OR m.from_status = 'Running')) AS started_ok,

@@ -67,7 +67,11 @@ static void test_hostile_headers(void)
     CHECK_STR(r.dropped_first, "Content-Length");
     CHECK_STR(r.method, "POST");
     CHECK_STR(r.body, "{\"pad\":\"x\"}");
-    CHECK_STR(r.url, "http://127.0.0.1:9/x?a=1&handle=http%3a%2f%2f127.0.0.1%3a8080%2ftasks%2f" TASK);
+    /* A start call's handle names its attempt. */
+    CHECK_STR(r.url, "http://127.0.0.1:9/x?a=1&handle=http%3a%2f%2f127.0.0.1%3a8080%2ftasks%2f" TASK
+                     "%3fattempt%3d1");
+    CHECK_INT(count(&r, "X-Task-Attempt", &v), 1);
+    CHECK_STR(v, "1");
     CHECK_INT(count(&r, "Content-Length", NULL), 0);
     CHECK_INT(count(&r, "Host", NULL), 0);
     CHECK_INT(count(&r, "Transfer-Encoding", NULL), 0);
@@ -119,11 +123,14 @@ static void test_plain_call(void)
         CHECK_INT(count(&r, "webhook-id", NULL), 1);
     }
     call_request_cleanup(&r);
-    /* A start call's handle carries its callback token. */
+    /* A start call's handle carries its attempt and callback token. */
     c.trigger = TRIGGER_START;
     c.task_attempt = 2;
-    if (CHECK(call_request_build(&with_tokens, &c, 1700000000LL, &r, &error) == 0))
-        CHECK(strstr(r.url, "%3ftoken%3d") != NULL);
+    if (CHECK(call_request_build(&with_tokens, &c, 1700000000LL, &r, &error) == 0)) {
+        CHECK(strstr(r.url, "%3fattempt%3d2%26token%3d") != NULL);
+        CHECK_INT(count(&r, "X-Task-Attempt", &v), 1);
+        CHECK_STR(v, "2");
+    }
     call_request_cleanup(&r);
     call_free(&c);
 }
