@@ -166,7 +166,14 @@ static void check_request(const struct call_request *r, const struct call *c)
         bool wanted = strcmp(once[i], "X-Task-Status") != 0 || c->outcome[0];
         expect(count_lines(lines, n, once[i], false) == (wanted ? 1u : 0u), once[i], req);
     }
-    expect(count_lines(lines, n, "X-Task-", true) == (c->outcome[0] ? 3u : 2u), "X-Task-*", req);
+    /* X-Task-Id and X-Task-Trigger, X-Task-Status on end and cancel calls,
+     * X-Task-Attempt on start calls, X-Task-Action-Source on executors' actions. */
+    bool attempt = c->trigger == TRIGGER_START && c->task_attempt > 0;
+    expect(count_lines(lines, n, "X-Task-Attempt", false) == (attempt ? 1u : 0u), "X-Task-Attempt",
+           req);
+    expect(count_lines(lines, n, "X-Task-", true) ==
+               2u + (c->outcome[0] ? 1u : 0u) + (attempt ? 1u : 0u) + (c->from_executor ? 1u : 0u),
+           "X-Task-*", req);
     expect(count_lines(lines, n, "webhook-", true) == 3, "webhook-*", req);
     for (size_t i = 1; i < n; i++)
         if (strncasecmp(lines[i], "webhook-id:", 11) == 0 ||

@@ -168,7 +168,7 @@ def part_upgrade_in_place(rx):
             wait_for(lambda: sql_in(db, f"SELECT status FROM tasks WHERE id = {q(B)}")
                      == [["Running"]], 15.0, "b Running")
             rows = sql_in(db, f"SELECT code FROM tr_patch_task({q(B)}, 'Success', NULL, NULL, "
-                              "false, NULL, NULL, 'executor')")
+                              "false, NULL, NULL, NULL, NULL, 'executor')")
             check(rows == [["200"]], f"PATCH b answered {rows}")
             wait_for(lambda: any(c.path == "/upgrade/4" for c in rx.calls), 15.0,
                      "the on_success call of b")

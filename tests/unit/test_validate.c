@@ -431,7 +431,9 @@ static void test_minimal(void)
     CHECK_STR(str_at(out, "0.actions.0.params.verb"), "Post");
     CHECK(!has_key(out, "0.actions.0.params", "body"));
     CHECK(!has_key(out, "0.actions.0.params", "headers"));
-    CHECK_INT(json_object_object_length(at(out, "0")), 11);
+    CHECK_INT(json_object_get_int(at(out, "0.max_retries")), 0); /* no retries by default */
+    CHECK(!has_key(out, "0", "retry_backoff"));                  /* the defaults apply */
+    CHECK_INT(json_object_object_length(at(out, "0")), 12);
     CHECK_INT(json_object_object_length(at(out, "0.actions.0")), 5);
     CHECK_INT(json_object_object_length(at(out, "0.actions.0.params")), 2);
     json_object_put(out);
