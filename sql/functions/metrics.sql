@@ -121,9 +121,26 @@ LANGUAGE sql STABLE AS $$
                     THEN s.labels || '{"kind": "other"}' ELSE s.labels END AS labels,
                s.value
         FROM sums s
+    ), attempts AS (  -- tasks ended after n start attempts (tr_move_tasks)
+        SELECT (s.labels ->> 'attempts')::integer AS n, s.value
+        FROM sums s WHERE s.name = 'taskrunner_task_attempts_observed'
     ), samples AS (
         SELECT c.name, c.labels, sum(c.value)::bigint AS value
-        FROM capped c GROUP BY c.name, c.labels
+        FROM capped c WHERE c.name <> 'taskrunner_task_attempts_observed'
+        GROUP BY c.name, c.labels
+        UNION ALL  -- the histogram taskrunner_task_attempts, cumulative (shared/metrics.c)
+        SELECT 'taskrunner_task_attempts_bucket', jsonb_build_object('le', b.le),
+               coalesce(sum(a.value) FILTER (WHERE a.n <= b.n), 0)::bigint
+        FROM (VALUES ('1', 1), ('2', 2), ('3', 3), ('5', 5), ('10', 10),
+                     ('+Inf', 2147483647)) AS b (le, n)
+             CROSS JOIN attempts a
+        GROUP BY b.le
+        UNION ALL
+        SELECT 'taskrunner_task_attempts_sum', '{}', sum(a.n * a.value)::bigint * 1000000
+        FROM attempts a HAVING count(*) > 0
+        UNION ALL
+        SELECT 'taskrunner_task_attempts_count', '{}', sum(a.value)::bigint
+        FROM attempts a HAVING count(*) > 0
         UNION ALL
         SELECT 'taskrunner_tasks', jsonb_build_object('status', st.status),
                (SELECT count(*) FROM tasks t WHERE t.status = st.status)

@@ -77,7 +77,10 @@ $$;
 -- index: they enter the runnable queue at their priority and age. Returns
 -- how many. Tasks another worker is moving are skipped.
 CREATE OR REPLACE FUNCTION tr_release_due(p_limit integer) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
 DECLARE
     v_n integer;
 BEGIN

@@ -101,6 +101,9 @@ WHERE task_id IN (t_id('r'), t_id('child')) AND event IN ('rerun', 'status')
 ORDER BY id;
 
 -- ---------------------------------------------------------------- counted
-SELECT name, labels, n FROM t_counters
-WHERE name IN ('taskrunner_task_retries_total', 'taskrunner_task_attempts_bucket',
-               'taskrunner_task_attempts_count');
+SELECT name, labels, n FROM t_counters WHERE name = 'taskrunner_task_retries_total';
+-- Attempts per ended task, as counted, and as the scrape serves them (the
+-- histogram taskrunner_task_attempts): r ended after 3, final after 1, the
+-- child (failed by the cascade) after 0; s has not ended.
+SELECT name, labels, n FROM t_counters WHERE name = 'taskrunner_task_attempts_observed';
+SELECT name, labels, value FROM tr_metrics_scrape(50) WHERE name LIKE 'taskrunner_task_attempts%';
