@@ -46,11 +46,11 @@ STARTABLE = ("Pending", "Claimed", "Running")
 # Fields of the full task object (API.md, "Read").
 TASK_FIELDS = {"id", "local_id", "name", "kind", "status", "priority", "timeout", "metadata",
                "rules", "actions", "dependencies", "created_at", "started_at", "ended_at",
-               "last_updated", "success", "failures", "failure_reason", "batch_id",
-               "requester"}
+               "last_updated", "success", "failures", "expected_count", "failure_reason",
+               "batch_id", "requester"}
 # Fields of a list summary (API.md, "List").
 SUMMARY_FIELDS = {"id", "name", "kind", "status", "priority", "created_at", "started_at",
-                  "ended_at", "success", "failures", "batch_id"}
+                  "ended_at", "success", "failures", "expected_count", "batch_id"}
 
 HTTP_TIMEOUT = 60  # seconds for one API call (a 10,000-task batch takes a while)
 
@@ -209,16 +209,23 @@ def check_error(resp, status, what):
           f"{what}: error body lacks a non-empty \"error\" string: {short(payload)}")
     check(isinstance(body.get("details"), list),
           f"{what}: error body lacks a \"details\" array: {short(payload)}")
-    for d in body["details"]:
-        check(isinstance(d, dict) and isinstance(d.get("field"), str)
-              and isinstance(d.get("message"), str),
-              f"{what}: each detail must be {{field, message}} strings: {short(payload)}")
+    check(isinstance(body.get("fields"), list),
+          f"{what}: error body lacks a \"fields\" array: {short(payload)}")
+    for f in body["fields"]:
+        check(isinstance(f, dict) and isinstance(f.get("field"), str)
+              and isinstance(f.get("message"), str),
+              f"{what}: each entry of fields must be {{field, message}} strings: {short(payload)}")
+    # details: the same problems as "<path>: <why>" strings (the original's
+    # shape, which its client reads).
+    want = [f"{f['field']}: {f['message']}" for f in body["fields"]]
+    check(body["details"] == want,
+          f"{what}: details should be the strings of fields {want}: {short(payload)}")
     return body
 
 
 def detail_fields(body):
-    """The field paths named in an error body's details."""
-    return [d.get("field") for d in body.get("details", [])]
+    """The field paths named in an error body (its "fields" objects)."""
+    return [d.get("field") for d in body.get("fields", [])]
 
 
 def create(tasks, headers=None, what="POST /tasks"):
