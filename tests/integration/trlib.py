@@ -182,12 +182,39 @@ def api(method, path, body=None, headers=None, raw=None, content_type="applicati
             parsed = json.loads(payload)
         except ValueError:
             parsed = None
+    _record(method, path, data if raw is None else None, resp.status,
+            rheaders.get("content-type", ""), payload)
     if method == "POST" and path.split("?")[0] in ("/tasks", "/task"):
         bid = rheaders.get("x-batch-id")
         if bid and is_uuid(bid):
             with _batches_lock:
                 _batches.append(bid)
     return resp.status, rheaders, parsed, payload
+
+
+RECORD_MAX = 256 * 1024  # bytes: larger bodies are not recorded
+
+
+def _record(method, path, sent, status, content_type, payload):
+    """With TR_API_RECORD_DIR set (scripts/test-stack exec sets it), appends
+    the call to <dir>/<pid>.jsonl: method, path, the JSON sent (when this
+    library serialized it), status, and the answer's JSON. t-openapi checks
+    every recorded call against docs/openapi.json."""
+    where = os.environ.get("TR_API_RECORD_DIR")
+    if not where or len(payload) > RECORD_MAX or (sent and len(sent) > RECORD_MAX):
+        return
+    answer = None
+    if payload and content_type.startswith("application/json"):
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            answer = "<not JSON>"
+    line = json.dumps({"method": method, "path": path, "status": status,
+                       "request": json.loads(sent) if sent else None,
+                       "content_type": content_type.split(";")[0].strip(),
+                       "response": answer})
+    with _batches_lock, open(os.path.join(where, f"{os.getpid()}.jsonl"), "a") as f:
+        f.write(line + "\n")
 
 
 def expect(resp, status, what):
