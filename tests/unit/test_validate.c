@@ -431,7 +431,8 @@ static void test_minimal(void)
     CHECK_STR(str_at(out, "0.actions.0.params.verb"), "Post");
     CHECK(!has_key(out, "0.actions.0.params", "body"));
     CHECK(!has_key(out, "0.actions.0.params", "headers"));
-    CHECK_INT(json_object_object_length(at(out, "0")), 11);
+    CHECK(has_key(out, "0", "expected_count") && at(out, "0.expected_count") == NULL);
+    CHECK_INT(json_object_object_length(at(out, "0")), 12);
     CHECK_INT(json_object_object_length(at(out, "0.actions.0")), 5);
     CHECK_INT(json_object_object_length(at(out, "0.actions.0.params")), 2);
     json_object_put(out);
@@ -723,6 +724,22 @@ static void test_limits(void)
     CHECK_INT(run(NULL, 3, &out, &errs), -1);
     CHECK(has_error(&errs, "", "must be a JSON array"));
     verr_list_cleanup(&errs);
+
+    /* expected_count: an optional integer 0..2147483647, kept as given */
+    body = parse("[" BASE_TASK ",'expected_count':2147483647}," BASE_TASK ",'id':'b','expected_count':0}]");
+    CHECK_INT(run(body, 2, &out, &errs), 0);
+    CHECK_INT(json_object_get_int64(at(out, "0.expected_count")), 2147483647);
+    CHECK_INT(json_object_get_int64(at(out, "1.expected_count")), 0);
+    json_object_put(out);
+    json_object_put(body);
+    body = parse("[" BASE_TASK ",'expected_count':-1}," BASE_TASK ",'id':'b','expected_count':2147483648},"
+                 BASE_TASK ",'id':'c','expected_count':'3'}]");
+    CHECK_INT(run(body, 3, &out, &errs), -1);
+    CHECK(has_error(&errs, "[0].expected_count", "between 0 and 2147483647"));
+    CHECK(has_error(&errs, "[1].expected_count", "between 0 and 2147483647"));
+    CHECK(has_error(&errs, "[2].expected_count", "between 0 and 2147483647"));
+    verr_list_cleanup(&errs);
+    json_object_put(body);
 
     /* at most 16 actions per list, rules and dedupe matchers */
     const char *lists[][3] = {
