@@ -190,7 +190,7 @@ void tasks_list(struct request *r, const char *unused)
         reply_invalid(r, "invalid query", &errs);
         goto out;
     }
-    const char *params[] = {status,    q.kind,     q.name,     q.batch_id, meta ? json_plain(meta) : NULL,
+    const char *params[] = {status, q.kind, q.name, q.batch_id, meta ? json_plain(meta) : NULL,
                             q.timeout, page.limit, page.offset};
     struct db_error err;
     if (db_query_unprepared(r->db, SQL_LIST, 8, params, &res, &err) < 0) {
@@ -315,10 +315,8 @@ void tasks_patch(struct request *r, const char *id)
         reply_invalid(r, "invalid update", &errs);
         goto out;
     }
-    const char *params[] = {id,       status,   succ,
-                            fail,     set_metadata, metadata,
-                            reason,   r->actor, has_priority ? priority : NULL,
-                            has_expected ? expected : NULL};
+    const char *params[] = {id, status, succ, fail, set_metadata, metadata, reason, r->actor,
+                            has_priority ? priority : NULL, has_expected ? expected : NULL};
     api_call(r, SQL_PATCH, 10, params, NULL);
 out:
     json_object_put(body);
