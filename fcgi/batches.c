@@ -1,12 +1,22 @@
 /*
- * batches: GET /batches/{id} (counts by status) and DELETE /batches/{id}
- * (cancel every task of the batch that has not ended).
+ * batches: GET /batches (the list), GET /batches/{id} (counts by status),
+ * DELETE /batches/{id} (cancel every task of the batch that has not ended)
+ * and GET /batches/{id}/dag (alias GET /dag/{id}: its tasks and links).
  */
+#include <libpq-fe.h>
+#include <stdlib.h>
+
 #include "api.h"
 #include "handlers.h"
+#include "reply.h"
+#include "validate.h"
 
 static const char SQL_BATCH_STATS[] = "SELECT code, body FROM tr_batch_stats($1::uuid)";
 static const char SQL_BATCH_STOP[] = "SELECT code, body FROM tr_stop_batch($1::uuid, $2)";
+static const char SQL_BATCH_DAG[] = "SELECT code, body FROM tr_batch_dag($1::uuid)";
+static const char SQL_BATCH_LIST[] =
+    "SELECT code, body FROM tr_list_batches($1, $2, $3::task_status, $4, $5::timestamptz,"
+    " $6::timestamptz, $7::bigint, $8::bigint)";
 
 void batches_get(struct request *r, const char *id)
 {
@@ -18,4 +28,67 @@ void batches_stop(struct request *r, const char *id)
 {
     const char *params[] = {id, r->actor};
     api_call(r, SQL_BATCH_STOP, 2, params, NULL);
+}
+
+void batches_dag(struct request *r, const char *id)
+{
+    const char *params[] = {id};
+    api_call(r, SQL_BATCH_DAG, 1, params, NULL);
+}
+
+/* The filters of GET /batches, NULL when not given. */
+struct batch_filters {
+    char *requester, *kind, *status, *name, *created_after, *created_before;
+};
+
+static void batch_filters_cleanup(struct batch_filters *f)
+{
+    free(f->requester);
+    free(f->kind);
+    free(f->status);
+    free(f->name);
+    free(f->created_after);
+    free(f->created_before);
+}
+
+static int batch_filters_read_or_reply(struct request *r, struct batch_filters *f)
+{
+    if (request_query_value_or_reply(r, "requester", &f->requester) < 0 ||
+        request_query_value_or_reply(r, "kind", &f->kind) < 0 ||
+        request_query_value_or_reply(r, "status", &f->status) < 0 ||
+        request_query_value_or_reply(r, "name", &f->name) < 0 ||
+        request_query_value_or_reply(r, "created_after", &f->created_after) < 0 ||
+        request_query_value_or_reply(r, "created_before", &f->created_before) < 0)
+        return -1;
+    return 0;
+}
+
+void batches_list(struct request *r, const char *unused)
+{
+    struct batch_filters f = {0};
+    struct verr_list errs;
+    verr_list_init(&errs);
+    const char *status = NULL;
+    struct api_page page;
+
+    if (batch_filters_read_or_reply(r, &f) < 0)
+        goto out;
+    if (f.status && !(status = validate_status_name(f.status)))
+        verr_add(&errs, "status", "unknown status \"%.64s\"", f.status);
+    if (f.created_after && !validate_is_timestamp(f.created_after))
+        verr_add(&errs, "created_after", "must be an RFC 3339 timestamp");
+    if (f.created_before && !validate_is_timestamp(f.created_before))
+        verr_add(&errs, "created_before", "must be an RFC 3339 timestamp");
+    if (api_page_or_reply(r, &errs, &page) < 0)
+        goto out;
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid query", &errs);
+        goto out;
+    }
+    const char *params[] = {f.requester,     f.kind,           status,     f.name,
+                            f.created_after, f.created_before, page.limit, page.offset};
+    api_call(r, SQL_BATCH_LIST, 8, params, NULL);
+out:
+    batch_filters_cleanup(&f);
+    verr_list_cleanup(&errs);
 }

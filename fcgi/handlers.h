@@ -19,11 +19,14 @@ void tasks_resume(struct request *r, const char *id);
 void tasks_retry(struct request *r, const char *id);
 void tasks_history(struct request *r, const char *id);
 void tasks_blockers(struct request *r, const char *id);
+void batches_list(struct request *r, const char *id);
 void batches_get(struct request *r, const char *id);
+void batches_dag(struct request *r, const char *id);
 void batches_stop(struct request *r, const char *id);
 void health_check(struct request *r, const char *id);
 void health_ready(struct request *r, const char *id);
 void metrics_get(struct request *r, const char *id);
+void openapi_get(struct request *r, const char *id);
 void dead_letters_list(struct request *r, const char *id);
 void dead_letters_replay(struct request *r, const char *id);
 

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "pool.h"
 #include "request_metrics.h"
 #include "reply.h"
 #include "request.h"
@@ -76,18 +77,22 @@ static void *responder_main(void *arg)
     db_set_session_setup(&db, "SET taskrunner.defer_notify = on");
     if (FCGX_InitRequest(&fcgx, 0, 0) != 0)
         fatal("could not initialise a FastCGI request");
+    pool_thread_started();
     while (!atomic_load(&stopping)) {
         if (FCGX_Accept_r(&fcgx) < 0)
             break;
         atomic_store(&t->busy, true);
+        pool_request_begin();
         bool changed = serve_one(t, &fcgx, &db);
         FCGX_Finish_r(&fcgx);
         /* After the answer is out, in a transaction that writes nothing, so
          * it never holds the notify lock while waiting for the disk. */
         if (changed && db_notify_workers(&db) < 0)
             log_warn("could not wake the workers; their poll will find the work");
+        pool_request_end();
         atomic_store(&t->busy, false);
     }
+    pool_thread_stopped();
     db_cleanup(&db);
     return NULL;
 }

@@ -65,18 +65,40 @@ void reply_text(struct request *r, int status, const char *content_type, const c
         FCGX_PutStr(body, (int)len, r->fcgx->out);
 }
 
-int reply_error(struct request *r, int status, const char *message, json_object *details)
+int reply_error(struct request *r, int status, const char *message, json_object *fields)
 {
-    return reply_error_headers(r, status, NULL, message, details);
+    return reply_error_headers(r, status, NULL, message, fields);
 }
 
-/* The error object, without a log line. */
+/* The strings "<field>: <message>" of the original's "details", one per
+ * object {"field", "message"} of fields. */
+static json_object *details_as_strings(json_object *fields)
+{
+    json_object *out = json_object_new_array();
+    size_t n = fields ? json_object_array_length(fields) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *f = json_object_array_get_idx(fields, i), *field, *why;
+        if (!json_object_object_get_ex(f, "field", &field) ||
+            !json_object_object_get_ex(f, "message", &why))
+            continue;
+        struct strbuf s;
+        strbuf_init(&s);
+        strbuf_addf(&s, "%s: %s", json_object_get_string(field), json_object_get_string(why));
+        json_object_array_add(out, json_object_new_string(s.data));
+        strbuf_cleanup(&s);
+    }
+    return out;
+}
+
+/* The error object, without a log line: "details" as strings (the
+ * original's shape, which its client reads) and "fields" as objects. */
 static void reply_error_object(struct request *r, int status, const char *extra_headers,
-                               const char *message, json_object *details)
+                               const char *message, json_object *fields)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "error", json_object_new_string(message));
-    json_object_object_add(o, "details", details ? details : json_object_new_array());
+    json_object_object_add(o, "details", details_as_strings(fields));
+    json_object_object_add(o, "fields", fields ? fields : json_object_new_array());
     char retry[64];
     snprintf(retry, sizeof retry, "Retry-After: %d\r\n", r->cfg->db_retry_after);
     reply_json(r, status, status == 503 ? retry : extra_headers,
@@ -85,9 +107,9 @@ static void reply_error_object(struct request *r, int status, const char *extra_
 }
 
 int reply_error_headers(struct request *r, int status, const char *extra_headers,
-                        const char *message, json_object *details)
+                        const char *message, json_object *fields)
 {
-    reply_error_object(r, status, extra_headers, message, details);
+    reply_error_object(r, status, extra_headers, message, fields);
     if (status >= 500)
         log_warn("answered %d: %s", status, message);
     return -1;

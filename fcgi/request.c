@@ -49,7 +49,8 @@ void request_init(struct request *r, FCGX_Request *fcgx, const struct config *cf
     }
     r->query = param_or(r, "QUERY_STRING", "");
     r->request_id = param_or(r, "REQUEST_ID", "-");
-    r->requester = param_or(r, "HTTP_X_REQUESTER", "anonymous");
+    /* The original clients send "requester"; X-Requester wins when both are given. */
+    r->requester = param_or(r, "HTTP_X_REQUESTER", param_or(r, "HTTP_REQUESTER", "anonymous"));
     r->actor = r->requester;
 }
 

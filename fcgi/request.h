@@ -23,7 +23,7 @@ struct request {
     char *path_buf;           /* the undecoded path, when used (the request's) */
     const char *query;        /* raw query string, "" when none */
     const char *request_id;   /* nginx's $request_id, "-" when none */
-    const char *requester;    /* X-Requester or "anonymous" (stored with a batch) */
+    const char *requester;    /* X-Requester, else requester, else "anonymous" (stored with a batch) */
     const char *actor;        /* who acts, for the audit trail: the API token's name
                                  when authentication is on (auth.c), else requester */
     char *body;               /* request body (NUL-terminated), the request's */

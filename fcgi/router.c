@@ -1,6 +1,7 @@
 /*
  * router: the route table of the API, with the compatibility paths of the
- * original service (/task = /tasks, PATCH /task/pause/{id}).
+ * original service (/task = /tasks, PATCH /task/pause/{id}, GET /dag/{id}).
+ * docs/openapi.json describes every route here (t-openapi checks both ways).
  */
 #include "router.h"
 
@@ -45,11 +46,15 @@ static const struct route routes[] = {
     {"PUT", "/task/:id", tasks_count, "task"},
     {"DELETE", "/task/:id", tasks_cancel, "task"},
     {"PATCH", "/task/pause/:id", tasks_pause, "task"},
+    {"GET", "/batches", batches_list, NULL},
     {"GET", "/batches/:id", batches_get, "batch"},
+    {"GET", "/batches/:id/dag", batches_dag, "batch"},
+    {"GET", "/dag/:id", batches_dag, "batch"},
     {"DELETE", "/batches/:id", batches_stop, "batch"},
     {"GET", "/health", health_check, NULL},
     {"GET", "/ready", health_ready, NULL},
     {"GET", "/metrics", metrics_get, NULL},
+    {"GET", "/openapi.json", openapi_get, NULL},
     {"GET", "/dead-letters", dead_letters_list, NULL},
     {"POST", "/dead-letters/:n/replay", dead_letters_replay, "delivery"},
 };
@@ -154,6 +159,7 @@ static void reply_method_not_allowed(struct request *r)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "error", json_object_new_string("method not allowed"));
     json_object_object_add(o, "details", json_object_new_array());
+    json_object_object_add(o, "fields", json_object_new_array());
     reply_json(r, 405, allow.data, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     strbuf_cleanup(&allow);

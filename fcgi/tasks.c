@@ -25,7 +25,7 @@ static const char SQL_CREATE[] =
 static const char SQL_GET[] = "SELECT code, body FROM tr_get_task($1::uuid)";
 static const char SQL_PATCH[] =
     "SELECT code, body FROM tr_patch_task($1::uuid, $2::task_status, $3::bigint, $4::bigint, "
-    "$5::boolean, $6::jsonb, $7, $8::boolean, $9::integer, $10)";
+    "$5::boolean, $6::jsonb, $7, $8::boolean, $9::integer, $10, $11::integer, $12::integer)";
 static const char SQL_COUNT[] =
     "SELECT code, body FROM tr_count_task($1::uuid, $2::bigint, $3::bigint, $4::integer, $5)";
 static const char SQL_RERUN[] = "SELECT code, body FROM tr_rerun_task($1::uuid, $2::boolean, $3)";
@@ -42,10 +42,11 @@ static const char SQL_LIST[] =
     " '[]')::text FROM (SELECT * FROM tasks"
     " WHERE ($1::task_status IS NULL OR status = $1::task_status) AND ($2::text IS NULL OR kind = $2)"
     " AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::uuid IS NULL OR batch_id = $4)"
-    " AND ($5::jsonb IS NULL OR metadata @> $5)"
-    " ORDER BY created_at DESC, seq DESC LIMIT $6::bigint OFFSET $7::bigint) t";
+    " AND ($5::jsonb IS NULL OR metadata @> $5) AND ($6::integer IS NULL OR timeout = $6)"
+    " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint OFFSET $8::bigint) t";
 
-enum { IDEMPOTENCY_KEY_MAX = 255, METADATA_MAX = 65536, REASON_MAX = 4096 };
+enum { IDEMPOTENCY_KEY_MAX = 255, METADATA_MAX = 65536, REASON_MAX = 4096, PRIORITY_MAX = 1000,
+       TIMEOUT_MAX = 86400 };
 static const long long COUNT_MAX = 1000000000000LL; /* one increment, sanity bound */
 
 static const char *json_plain(json_object *o)
@@ -123,12 +124,23 @@ void tasks_get(struct request *r, const char *id)
     api_call(r, SQL_GET, 1, params, NULL);
 }
 
+/* Whether s is a plain decimal integer (no sign, no spaces) within lo..hi. */
+static bool is_decimal_in(const char *s, long long lo, long long hi)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 18 || strspn(s, "0123456789") != n)
+        return false;
+    long long v = strtoll(s, NULL, 10);
+    return v >= lo && v <= hi;
+}
+
 struct list_query {
-    char *status, *kind, *name, *batch_id, *metadata;
+    char *status, *kind, *name, *batch_id, *metadata, *timeout;
 };
 
 static void list_query_cleanup(struct list_query *q)
 {
+    free(q->timeout);
     free(q->status);
     free(q->kind);
     free(q->name);
@@ -142,7 +154,8 @@ static int list_read_query_or_reply(struct request *r, struct list_query *q)
         request_query_value_or_reply(r, "kind", &q->kind) < 0 ||
         request_query_value_or_reply(r, "name", &q->name) < 0 ||
         request_query_value_or_reply(r, "batch_id", &q->batch_id) < 0 ||
-        request_query_value_or_reply(r, "metadata", &q->metadata) < 0)
+        request_query_value_or_reply(r, "metadata", &q->metadata) < 0 ||
+        request_query_value_or_reply(r, "timeout", &q->timeout) < 0)
         return -1;
     return 0;
 }
@@ -163,6 +176,8 @@ void tasks_list(struct request *r, const char *unused)
         verr_add(&errs, "status", "unknown status \"%.64s\"", q.status);
     if (q.batch_id && !validate_is_uuid(q.batch_id))
         verr_add(&errs, "batch_id", "must be a UUID");
+    if (q.timeout && !is_decimal_in(q.timeout, 1, TIMEOUT_MAX))
+        verr_add(&errs, "timeout", "must be an integer between 1 and %d", TIMEOUT_MAX);
     if (api_page_or_reply(r, &errs, &page) < 0)
         goto out;
     if (q.metadata) {
@@ -177,9 +192,9 @@ void tasks_list(struct request *r, const char *unused)
         goto out;
     }
     const char *params[] = {status, q.kind, q.name, q.batch_id, meta ? json_plain(meta) : NULL,
-                            page.limit, page.offset};
+                            q.timeout, page.limit, page.offset};
     struct db_error err;
-    if (db_query_unprepared(r->db, SQL_LIST, 7, params, &res, &err) < 0) {
+    if (db_query_unprepared(r->db, SQL_LIST, 8, params, &res, &err) < 0) {
         reply_db_error(r, &err);
         goto out;
     }
@@ -209,6 +224,27 @@ static void read_count(json_object *o, const char *key, char *text, size_t size,
         return;
     }
     snprintf(text, size, "%lld", n);
+}
+
+/* Reads optional integer field key of o, lo..hi, into text (a decimal);
+ * *given says whether it was there (a JSON null is not). Records a problem
+ * otherwise. */
+static void read_optional_int(json_object *o, const char *key, long long lo, long long hi,
+                              char *text, size_t size, bool *given, struct verr_list *errs)
+{
+    json_object *v;
+    *given = false;
+    text[0] = '\0';
+    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+        return;
+    errno = 0;
+    long long n = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : lo - 1;
+    if (errno || n < lo || n > hi) {
+        verr_add(errs, key, "must be an integer between %lld and %lld", lo, hi);
+        return;
+    }
+    snprintf(text, size, "%lld", n);
+    *given = true;
 }
 
 static int json_object_body_or_reply(struct request *r, json_object **body)
@@ -253,7 +289,8 @@ void tasks_patch(struct request *r, const char *id)
     json_object *body = NULL, *v;
     struct verr_list errs;
     verr_list_init(&errs);
-    char succ[24], fail[24], attempt_text[24];
+    char succ[24], fail[24], attempt_text[24], priority[24], expected[24];
+    bool has_priority, has_expected;
     const char *status = NULL, *reason = NULL, *metadata = NULL, *set_metadata = "false";
     const char *retryable = NULL, *attempt;
 
@@ -300,13 +337,23 @@ void tasks_patch(struct request *r, const char *id)
         else
             retryable = json_object_get_boolean(v) ? "true" : "false";
     }
+    read_optional_int(body, "priority", -PRIORITY_MAX, PRIORITY_MAX, priority, sizeof priority,
+                      &has_priority, &errs);
+    read_optional_int(body, "expected_count", 0, INT32_MAX, expected, sizeof expected,
+                      &has_expected, &errs);
+    /* Priority changes before the start, progress comes after it: never both. */
+    if (has_priority && (status || reason || strcmp(succ, "0") != 0 || strcmp(fail, "0") != 0 ||
+                         strcmp(set_metadata, "true") == 0))
+        verr_add(&errs, "priority",
+                 "cannot change together with status, counts, metadata or failure_reason");
     if (errs.n > 0) {
         reply_invalid(r, "invalid update", &errs);
         goto out;
     }
-    const char *params[] = {id,     status,    succ,    fail,      set_metadata,
-                            metadata, reason, retryable, attempt, r->actor};
-    api_call(r, SQL_PATCH, 10, params, NULL);
+    const char *params[] = {id,       status, succ,      fail,    set_metadata, metadata,
+                            reason,   retryable, attempt, r->actor,
+                            has_priority ? priority : NULL, has_expected ? expected : NULL};
+    api_call(r, SQL_PATCH, 12, params, NULL);
 out:
     json_object_put(body);
     verr_list_cleanup(&errs);

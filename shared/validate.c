@@ -160,6 +160,41 @@ bool validate_is_uuid(const char *s)
     return true;
 }
 
+/* n digits at s. */
+static bool val_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+bool validate_is_timestamp(const char *s)
+{
+    /* YYYY-MM-DDTHH:MM:SS */
+    if (!s || strlen(s) < 20 || !val_digits(s, 4) || s[4] != '-' || !val_digits(s + 5, 2) ||
+        s[7] != '-' || !val_digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') ||
+        !val_digits(s + 11, 2) || s[13] != ':' || !val_digits(s + 14, 2) || s[16] != ':' ||
+        !val_digits(s + 17, 2))
+        return false;
+    int month = (s[5] - '0') * 10 + (s[6] - '0'), day = (s[8] - '0') * 10 + (s[9] - '0');
+    int hour = (s[11] - '0') * 10 + (s[12] - '0'), minute = (s[14] - '0') * 10 + (s[15] - '0');
+    int second = (s[17] - '0') * 10 + (s[18] - '0');
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+        return false;
+    const char *p = s + 19;
+    if (*p == '.') {
+        size_t n = strspn(p + 1, "0123456789");
+        if (n == 0 || n > 9)
+            return false;
+        p += 1 + n;
+    }
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+        return true;
+    return (*p == '+' || *p == '-') && val_digits(p + 1, 2) && p[3] == ':' &&
+           val_digits(p + 4, 2) && p[6] == '\0';
+}
+
 static void val_new_uuid(char out[37])
 {
     uuid_t u;
@@ -985,7 +1020,7 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
 {
     struct val_task_info info = {0};
     const char *name = NULL;
-    long long timeout, priority, max_retries;
+    long long timeout, priority, max_retries, expected_count;
 
     vt->local_id = NULL;
     (void)val_req_text(c, task, "id", VAL_ID_MAX, &vt->local_id);
@@ -994,6 +1029,7 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     (void)val_opt_int(c, task, "timeout", 1, 86400, 60, &timeout);
     (void)val_opt_int(c, task, "priority", -1000, 1000, 0, &priority);
     (void)val_opt_int(c, task, "max_retries", 0, 100, 0, &max_retries);
+    (void)val_opt_int(c, task, "expected_count", 0, INT32_MAX, -1, &expected_count);
 
     json_object *o = vt->out;
     val_new_uuid(vt->uuid);
@@ -1007,6 +1043,8 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     json_object *backoff = val_retry_backoff(c, task);
     if (backoff)
         json_object_object_add(o, "retry_backoff", backoff);
+    json_object_object_add(o, "expected_count",
+                           expected_count < 0 ? NULL : val_j(json_object_new_int64(expected_count)));
     json_object_object_add(o, "metadata", val_metadata(c, task, &info));
     json_object_object_add(o, "rules", val_rule_list(c, task, "rules", true, &info));
     json_object_object_add(o, "dedupe", val_rule_list(c, task, "dedupe_strategy", false, &info));

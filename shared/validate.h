@@ -71,4 +71,8 @@ bool validate_is_utf8(const char *s, size_t n);
 /* Whether s is a UUID in canonical 8-4-4-4-12 hex text form. */
 bool validate_is_uuid(const char *s);
 
+/* Whether s is an RFC 3339 date-time ("2026-11-26T10:00:00Z", with an
+ * optional fraction of up to 9 digits and a "Z" or "+hh:mm" offset). */
+bool validate_is_timestamp(const char *s);
+
 #endif

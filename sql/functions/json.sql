@@ -20,12 +20,12 @@ LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', t.id, 'local_id', t.local_id, 'name', t.name, 'kind', t.kind,
         'status', t.status, 'priority', t.priority, 'timeout', t.timeout,
-        'metadata', t.metadata, 'rules', t.rules,
+        'metadata', t.metadata, 'rules', tr_rules_json(t.rules),
         'actions', coalesce(p_actions, '[]'), 'dependencies', coalesce(p_dependencies, '[]'),
         'created_at', tr_ts(t.created_at), 'started_at', tr_ts(t.started_at),
         'ended_at', tr_ts(t.ended_at), 'last_updated', tr_ts(t.last_updated),
-        'success', t.success, 'failures', t.failures, 'failure_reason', t.failure_reason,
-        'batch_id', t.batch_id, 'requester', p_requester,
+        'success', t.success, 'failures', t.failures, 'expected_count', t.expected_count,
+        'failure_reason', t.failure_reason, 'batch_id', t.batch_id, 'requester', p_requester,
         'max_retries', t.max_retries, 'retry_count', t.retry_count,
         'retry_backoff', coalesce(t.retry_backoff, tr_retry_backoff_default()),
         'next_retry_at', CASE WHEN t.status = 'Pending' THEN tr_ts(t.retry_at) END)
@@ -49,6 +49,27 @@ LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN strpos(p ->> 'url', '@') > 0
                 THEN jsonb_set(p, '{url}', to_jsonb(tr_mask_url(p ->> 'url')))
                 ELSE p END
+$$;
+
+-- A rule as the original service wrote it, the spelling its client requires:
+-- {"type": "Concurency", "max_concurency": n, "matcher": {...}} (stored as
+-- "Concurrency" / "max_concurrency", the spelling rules.sql and claim.sql
+-- read). Other keys pass through.
+CREATE OR REPLACE FUNCTION tr_rule_json(r jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN r ->> 'type' = 'Concurrency'
+                THEN (r - 'type' - 'max_concurrency')
+                     || jsonb_build_object('type', 'Concurency',
+                                           'max_concurency', r -> 'max_concurrency')
+                ELSE r END
+$$;
+
+-- A task's rules array as the task object writes it (tr_rule_json each).
+CREATE OR REPLACE FUNCTION tr_rules_json(p_rules jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN jsonb_array_length(p_rules) = 0 THEN p_rules
+                ELSE (SELECT jsonb_agg(tr_rule_json(e.r) ORDER BY e.n)
+                      FROM jsonb_array_elements(p_rules) WITH ORDINALITY AS e (r, n)) END
 $$;
 
 -- STABLE: json_build_object is; declared IMMUTABLE it would never be inlined.
@@ -115,7 +136,8 @@ LANGUAGE sql STABLE AS $$
         'id', t.id, 'name', t.name, 'kind', t.kind, 'status', t.status,
         'priority', t.priority, 'created_at', tr_ts(t.created_at),
         'started_at', tr_ts(t.started_at), 'ended_at', tr_ts(t.ended_at),
-        'success', t.success, 'failures', t.failures, 'batch_id', t.batch_id)
+        'success', t.success, 'failures', t.failures, 'expected_count', t.expected_count,
+        'batch_id', t.batch_id)
 $$;
 
 -- A dead letter as GET /dead-letters shows it.

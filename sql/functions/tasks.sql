@@ -127,13 +127,15 @@ BEGIN
     END IF;
 
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
-                       metadata, rules, open_parents, max_retries, retry_backoff)
+                       metadata, rules, open_parents, expected_count, max_retries,
+                       retry_backoff)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
            (e ->> 'priority')::integer, (e ->> 'timeout')::integer,
            CASE WHEN jsonb_typeof(e -> 'metadata') = 'object' THEN e -> 'metadata' END,
            coalesce(e -> 'rules', '[]'), jsonb_array_length(e -> 'deps'),
+           (e ->> 'expected_count')::integer,
            coalesce((e ->> 'max_retries')::integer, 0), e -> 'retry_backoff'
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
@@ -211,32 +213,70 @@ BEGIN
 END
 $$;
 
--- PATCH /tasks/{id}: progress and outcome from the executor. p_status is
--- NULL, 'Success' or 'Failure'; p_set_metadata says whether p_metadata
--- (possibly NULL) replaces the metadata. A Failure fails the attempt: the
--- task retries when its policy allows and p_retryable. p_attempt: the start
--- attempt of the handle, when it carries one. A PATCH that ends the task
--- changes the row once when it brings nothing else (no heartbeat for a task
--- that ends in this transaction).
+-- PATCH /tasks/{id}: progress and outcome from the executor, or a change
+-- of priority before the task starts. p_status is NULL, 'Success' or
+-- 'Failure'; p_set_metadata says whether p_metadata (possibly NULL) replaces
+-- the metadata. A Failure fails the attempt: the task retries when its
+-- policy allows and p_retryable. p_attempt: the start attempt of the
+-- handle, when it carries one. p_priority (NULL: unchanged) is allowed only
+-- while the task has not started, and the caller never combines it with
+-- progress; p_expected_count (NULL: unchanged) goes with either, or alone on
+-- any task that has not ended. A PATCH that ends the task changes the row
+-- once when it brings nothing else (no heartbeat for a task that ends in
+-- this transaction).
 CREATE OR REPLACE FUNCTION tr_patch_task(p_id uuid, p_status task_status, p_new_success bigint,
                                          p_new_failures bigint, p_set_metadata boolean,
                                          p_metadata jsonb, p_failure_reason text,
                                          p_retryable boolean, p_attempt integer, p_actor text,
+                                         p_priority integer DEFAULT NULL,
+                                         p_expected_count integer DEFAULT NULL,
                                          OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status   task_status;
     v_success  bigint;
     v_failures bigint;
+    v_priority integer;
 BEGIN
     PERFORM tr_set_actor(p_actor);
-    v_status := tr_lock_task(p_id, '{Claimed,Running}', 'accepts updates', p_attempt);
+    IF p_priority IS NOT NULL THEN
+        v_status := tr_lock_task(p_id, '{Waiting,Pending,Paused}', 'can change its priority');
+        SELECT priority INTO v_priority FROM tasks WHERE id = p_id;
+        UPDATE tasks
+        SET priority = p_priority, expected_count = coalesce(p_expected_count, expected_count),
+            last_updated = now()
+        WHERE id = p_id;
+        PERFORM tr_task_event(p_id, 'updated', v_status, v_status, jsonb_strip_nulls(
+            jsonb_build_object('priority', p_priority, 'previous_priority', v_priority,
+                               'expected_count', p_expected_count)));
+        PERFORM tr_wake();  -- the order of the queue changed
+        SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+        RETURN;
+    END IF;
+    IF p_expected_count IS NOT NULL AND p_status IS NULL AND coalesce(p_new_success, 0) = 0
+       AND coalesce(p_new_failures, 0) = 0 AND NOT p_set_metadata THEN
+        -- Only the expected count: any task that has not ended; a started
+        -- one also gets the heartbeat of any update, below.
+        v_status := tr_lock_task(p_id, '{Waiting,Pending,Claimed,Running,Paused}',
+                                 'can change its expected_count', p_attempt);
+        IF v_status NOT IN ('Claimed', 'Running') THEN
+            UPDATE tasks SET expected_count = p_expected_count, last_updated = now()
+            WHERE id = p_id;
+            PERFORM tr_task_event(p_id, 'updated', v_status, v_status,
+                                  jsonb_build_object('expected_count', p_expected_count));
+            SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+            RETURN;
+        END IF;
+    ELSE
+        v_status := tr_lock_task(p_id, '{Claimed,Running}', 'accepts updates', p_attempt);
+    END IF;
     IF p_status IS NULL THEN
         -- Progress: counts, metadata, and the heartbeat that keeps it alive.
         UPDATE tasks
         SET success = success + coalesce(p_new_success, 0),
             failures = failures + coalesce(p_new_failures, 0),
             metadata = CASE WHEN p_set_metadata THEN p_metadata ELSE metadata END,
+            expected_count = coalesce(p_expected_count, expected_count),
             started_at = coalesce(started_at, now()),
             heartbeat_at = now(),
             deadline_at = CASE WHEN status = 'Running'
@@ -245,13 +285,14 @@ BEGIN
         WHERE id = p_id
         RETURNING success, failures INTO v_success, v_failures;
     ELSIF coalesce(p_new_success, 0) <> 0 OR coalesce(p_new_failures, 0) <> 0
-          OR p_set_metadata THEN
+          OR p_set_metadata OR p_expected_count IS NOT NULL THEN
         -- The end, with last counts or metadata: those now, the rest in
         -- tr_finish_task.
         UPDATE tasks
         SET success = success + coalesce(p_new_success, 0),
             failures = failures + coalesce(p_new_failures, 0),
             metadata = CASE WHEN p_set_metadata THEN p_metadata ELSE metadata END,
+            expected_count = coalesce(p_expected_count, expected_count),
             started_at = coalesce(started_at, now())
         WHERE id = p_id
         RETURNING success, failures INTO v_success, v_failures;
@@ -263,7 +304,8 @@ BEGIN
     PERFORM tr_task_event(p_id, 'updated', v_status, v_status, jsonb_strip_nulls(jsonb_build_object(
         'new_success', coalesce(p_new_success, 0), 'new_failures', coalesce(p_new_failures, 0),
         'success', v_success, 'failures', v_failures, 'status', p_status,
-        'metadata_replaced', CASE WHEN p_set_metadata THEN true END)));
+        'metadata_replaced', CASE WHEN p_set_metadata THEN true END,
+        'expected_count', p_expected_count)));
     IF p_status = 'Failure' THEN
         PERFORM tr_fail_attempt(p_id, p_failure_reason, 'failure', false,
                                 coalesce(p_retryable, true));
@@ -418,7 +460,8 @@ BEGIN
                 v_max := (r ->> 'max_concurrency')::bigint;
                 IF v_n >= v_max THEN
                     v := v || jsonb_build_array(jsonb_build_object(
-                        'type', 'rule', 'rule', r, 'key', v_key, 'current', v_n, 'max', v_max));
+                        'type', 'rule', 'rule', tr_rule_json(r), 'key', v_key, 'current', v_n,
+                        'max', v_max));
                 END IF;
             END LOOP;
         END IF;

@@ -122,8 +122,10 @@ def check_json_error(resp, statuses, what):
           f"{what}: error Content-Type should be application/json, got "
           f"{headers.get('content-type')!r}")
     check(isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
-          and isinstance(body.get("details"), list),
-          f"{what}: not a JSON error {{error, details}}: {trlib.short(payload)}")
+          and isinstance(body.get("details"), list)
+          and all(isinstance(d, str) for d in body["details"])
+          and isinstance(body.get("fields"), list),
+          f"{what}: not a JSON error {{error, details, fields}}: {trlib.short(payload)}")
     return code
 
 

@@ -5,7 +5,7 @@ Malformed and truncated JSON, wrong types, huge numbers, deep nesting,
 oversized bodies, invalid UTF-8, NUL bytes, control characters in header
 values (over a raw socket), very long URLs, query strings and headers, and
 every id malformed (path ids of every route, the batch_id filter, dependency
-ids). Each gets a 4xx JSON error {error, details}; nothing is written (no
+ids). Each gets a 4xx JSON error {error, details, fields}; nothing is written (no
 task of the test's kinds, and the tasks, batches and actions tables keep
 their row counts); and the service keeps serving (/health 200 after each).
 Unknown fields are ignored and never stored.

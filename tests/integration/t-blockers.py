@@ -83,7 +83,8 @@ def step_rule(rx):
     got = b["blockers"][0]
     check(got.get("type") == "rule" and got.get("key") == {"tenant": 7}
           and got.get("current") == 1 and got.get("max") == 1
-          and got.get("rule", {}).get("max_concurrency") == 1
+          and got.get("rule", {}).get("max_concurency") == 1
+          and got.get("rule", {}).get("type") == "Concurency"
           and got.get("rule", {}).get("matcher", {}).get("kind") == kind
           and got.get("rule", {}).get("matcher", {}).get("fields") == ["tenant"],
           f"rule blocker: {short(got)}")

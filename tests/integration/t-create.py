@@ -61,7 +61,7 @@ def step_one_full_task(rx):
         check(c[key] == value, f"{key}: expected {value!r}, got {c[key]!r}")
     check(c["status"] in STARTABLE, f"status of a fresh task: expected one of {STARTABLE}, "
           f"got {c['status']!r}")
-    check(c["rules"] == [{"type": "Concurrency", "max_concurrency": 1000,
+    check(c["rules"] == [{"type": "Concurency", "max_concurency": 1000,
                           "matcher": {"kind": kind, "status": "Running",
                                       "fields": ["tenant_id"]}}],
           f"rules: got {c['rules']!r}")
@@ -227,7 +227,7 @@ def step_unknown_fields(rx):
             check(set(a) == ACTION_FIELDS, f"{name} action has fields {sorted(a)}")
             check("unknown_param" not in a["params"], f"{name} action params kept an unknown "
                   f"field: {a['params']}")
-        check(obj["rules"] == [{"type": "Concurrency", "max_concurrency": 50,
+        check(obj["rules"] == [{"type": "Concurency", "max_concurency": 50,
                                 "matcher": {"kind": kind, "status": "Running", "fields": []}}],
               f"{name} rules kept unknown fields: {obj['rules']}")
     text = json.dumps(g)

@@ -29,7 +29,7 @@ def step_unknown_routes(rx):
     step("unknown routes: 404 JSON")
     for method, path in (("GET", "/nope"), ("GET", "/"), ("POST", "/nope"),
                          ("GET", f"/tasks/{uuid.uuid4()}/nope"), ("GET", "/tasksx"),
-                         ("DELETE", "/batches")):
+                         ("DELETE", "/batchesx")):
         resp, what = call(method, path)
         check_error(resp, 404, what)
 
@@ -41,7 +41,8 @@ def step_wrong_methods(rx):
              ("DELETE", "/tasks", {"GET", "POST"}),
              ("POST", f"/tasks/{tid}", {"GET", "PATCH", "PUT", "DELETE"}),
              ("GET", f"/tasks/{tid}/pause", {"POST"}),
-             ("POST", "/health", {"GET"})]
+             ("POST", "/health", {"GET"}),
+             ("DELETE", "/batches", {"GET"})]
     for method, path, allowed in cases:
         resp, what = call(method, path)
         check_error(resp, 405, what)

@@ -91,7 +91,7 @@ def part_numbers(rx):
                          ("123456789012345678901234567890", "[0].metadata.n")]:
         resp = post_metadata(kind, f'{{"n": {value}}}')
         body = check_error(resp, 400, f"metadata n = {value}")
-        check(any(d.get("field") == where for d in body.get("details", [])),
+        check(any(d.get("field") == where for d in body.get("fields", [])),
               f"{value}: no error at {where}: {body}")
     check(sql_value(f"SELECT count(*) FROM tasks WHERE kind = {q(kind)}") == "2",
           "only the two accepted tasks should be stored")
@@ -126,7 +126,7 @@ def part_odd_inputs(rx):
                       ("x", "must be an integer")]:
         body = check_error(api("GET", f"/tasks?page={page}"), 400, f"page={page}")
         check(any(d.get("field") == "page" and msg in d.get("message", "")
-                  for d in body.get("details", [])), f"page={page}: {body}")
+                  for d in body.get("fields", [])), f"page={page}: {body}")
     step("a body whose Content-Type names a charset other than UTF-8: 415")
     kind = new_kind("t-fidelity-ct")
     good = [task("a", kind=kind, on_start="http://127.0.0.1:9/")]

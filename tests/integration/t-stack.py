@@ -116,8 +116,8 @@ def header(headers, name):
 
 
 def check_json_error(what, status, headers, body, want_status):
-    """An error answer as API.md has it: JSON {"error": str, "details": []}
-    with an X-Request-Id."""
+    """An error answer as API.md has it: JSON {"error": str, "details": [],
+    "fields": []} with an X-Request-Id."""
     problems = []
     if status != want_status:
         problems.append(f"status {status}, want {want_status}")
@@ -129,7 +129,8 @@ def check_json_error(what, status, headers, body, want_status):
         problems.append(f"X-Request-Id {rid!r}")
     try:
         doc = json.loads(body)
-        if not isinstance(doc.get("error"), str) or not isinstance(doc.get("details"), list):
+        if (not isinstance(doc.get("error"), str) or not isinstance(doc.get("details"), list)
+                or not isinstance(doc.get("fields"), list)):
             problems.append(f"body is not an error object: {body[:200]!r}")
     except ValueError:
         problems.append(f"body is not JSON: {body[:200]!r}")

@@ -239,18 +239,18 @@ def step_cycles(rx):
             t(tok, "charlie-3", dependencies=[{"id": "bravo-2", "requires_success": False}]),
             t(tok, "off-cycle")]
     err = refused("a 3-task cycle", body, tok=tok)
-    text = " ".join(f"{d['field']} {d['message']}" for d in err["details"])
+    text = " ".join(f"{d['field']} {d['message']}" for d in err["fields"])
     for lid in ("alpha-1", "bravo-2", "charlie-3"):
         check(lid in text, f"the cycle error should name {lid!r}: {short(err)}")
     check("off-cycle" not in text, f"the cycle error names a task off the cycle: {short(err)}")
-    check(all(d["field"].startswith("[") for d in err["details"]),
+    check(all(d["field"].startswith("[") for d in err["fields"]),
           f"cycle details should carry a task path: {short(err)}")
 
     tok = new_kind("t-val-cycle2")
     body = [t(tok, "left", dependencies=[{"id": "right", "requires_success": True}]),
             t(tok, "right", dependencies=[{"id": "left", "requires_success": True}])]
     err = refused("a 2-task cycle", body, tok=tok)
-    text = " ".join(d["message"] for d in err["details"])
+    text = " ".join(d["message"] for d in err["fields"])
     check("left" in text and "right" in text, f"the cycle error should name left and right: {short(err)}")
 
 
@@ -306,7 +306,7 @@ def step_accepted_limits(rx):
           "a 2048-byte url was not stored as given")
     check((b["timeout"], b["priority"], b["metadata"]) == (86400, 1000, {}),
           f"limits of task b not kept: {short(b)}")
-    check([r["max_concurrency"] for r in b["rules"]] == [100000, 1], f"rules: {b['rules']}")
+    check([r["max_concurency"] for r in b["rules"]] == [100000, 1], f"rules: {b['rules']}")
     check(b["dependencies"] == [{"id": a["id"], "requires_success": False}],
           f"dependency on a 255-character id: {b['dependencies']}")
     check(c["kind"] == "é" * 100, f"a 100-character kind was not kept: {c['kind']!r}")
@@ -335,7 +335,7 @@ def step_accepted_spellings(rx):
     body, _ = create([t(tok, "old", metadata={"tenant": 1}, rules=[
         {"type": "Concurency", "max_concurency": 3,
          "matcher": {"kind": tok, "status": "Running", "fields": ["tenant"]}}])])
-    want = [{"type": "Concurrency", "max_concurrency": 3,
+    want = [{"type": "Concurency", "max_concurency": 3,
              "matcher": {"kind": tok, "status": "Running", "fields": ["tenant"]}}]
     for where, rules in (("created", body[0]["rules"]), ("GET", get_task(body[0]["id"])["rules"])):
         check(rules == want, f"{where} rules: expected {want}, got {rules}")
@@ -362,7 +362,8 @@ def step_accepted_spellings(rx):
     want = sorted([("Webhook", "Start", None, "Post"), ("Webhook", "End", "Success", "Delete"),
                    ("Webhook", "Cancel", None, "Patch")])
     check(got == want, f"actions: expected {want}, got {got}")
-    check(g["rules"] == [{"type": "Concurrency", "max_concurrency": 5,
+    # Written in the original's spelling, which its client requires.
+    check(g["rules"] == [{"type": "Concurency", "max_concurency": 5,
                           "matcher": {"kind": tok, "status": "Running", "fields": []}}],
           f"rules: got {g['rules']}")
 

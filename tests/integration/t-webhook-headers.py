@@ -182,7 +182,7 @@ def part_refused_at_creation(rx):
             check(code == 400, f"{name} in {where}: expected 400, got {code}: {raw[:300]!r}")
             field = f"[0].{where}.params.headers.{name}"
             check(any(d.get("field") == field and "may not set" in d.get("message", "")
-                      for d in body.get("details", [])),
+                      for d in body.get("fields", [])),
                   f"{name}: no error at {field}: {body}")
     step("other headers are accepted (Authorization, Content-Type, X-Tasks, X-Batch-Idx)")
     code, _, _, raw = api("POST", "/tasks", [task("a", kind=kind, on_start=webhook(

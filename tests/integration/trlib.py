@@ -46,11 +46,12 @@ STARTABLE = ("Pending", "Claimed", "Running")
 # Fields of the full task object (API.md, "Read").
 TASK_FIELDS = {"id", "local_id", "name", "kind", "status", "priority", "timeout", "metadata",
                "rules", "actions", "dependencies", "created_at", "started_at", "ended_at",
-               "last_updated", "success", "failures", "failure_reason", "batch_id",
-               "requester", "max_retries", "retry_count", "retry_backoff", "next_retry_at"}
+               "last_updated", "success", "failures", "expected_count", "failure_reason",
+               "batch_id", "requester", "max_retries", "retry_count", "retry_backoff",
+               "next_retry_at"}
 # Fields of a list summary (API.md, "List").
 SUMMARY_FIELDS = {"id", "name", "kind", "status", "priority", "created_at", "started_at",
-                  "ended_at", "success", "failures", "batch_id"}
+                  "ended_at", "success", "failures", "expected_count", "batch_id"}
 
 HTTP_TIMEOUT = 60  # seconds for one API call (a 10,000-task batch takes a while)
 
@@ -182,12 +183,39 @@ def api(method, path, body=None, headers=None, raw=None, content_type="applicati
             parsed = json.loads(payload)
         except ValueError:
             parsed = None
+    _record(method, path, data if raw is None else None, resp.status,
+            rheaders.get("content-type", ""), payload)
     if method == "POST" and path.split("?")[0] in ("/tasks", "/task"):
         bid = rheaders.get("x-batch-id")
         if bid and is_uuid(bid):
             with _batches_lock:
                 _batches.append(bid)
     return resp.status, rheaders, parsed, payload
+
+
+RECORD_MAX = 256 * 1024  # bytes: larger bodies are not recorded
+
+
+def _record(method, path, sent, status, content_type, payload):
+    """With TR_API_RECORD_DIR set (scripts/test-stack exec sets it), appends
+    the call to <dir>/<pid>.jsonl: method, path, the JSON sent (when this
+    library serialized it), status, and the answer's JSON. t-openapi checks
+    every recorded call against docs/openapi.json."""
+    where = os.environ.get("TR_API_RECORD_DIR")
+    if not where or len(payload) > RECORD_MAX or (sent and len(sent) > RECORD_MAX):
+        return
+    answer = None
+    if payload and content_type.startswith("application/json"):
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            answer = "<not JSON>"
+    line = json.dumps({"method": method, "path": path, "status": status,
+                       "request": json.loads(sent) if sent else None,
+                       "content_type": content_type.split(";")[0].strip(),
+                       "response": answer})
+    with _batches_lock, open(os.path.join(where, f"{os.getpid()}.jsonl"), "a") as f:
+        f.write(line + "\n")
 
 
 def expect(resp, status, what):
@@ -209,16 +237,23 @@ def check_error(resp, status, what):
           f"{what}: error body lacks a non-empty \"error\" string: {short(payload)}")
     check(isinstance(body.get("details"), list),
           f"{what}: error body lacks a \"details\" array: {short(payload)}")
-    for d in body["details"]:
-        check(isinstance(d, dict) and isinstance(d.get("field"), str)
-              and isinstance(d.get("message"), str),
-              f"{what}: each detail must be {{field, message}} strings: {short(payload)}")
+    check(isinstance(body.get("fields"), list),
+          f"{what}: error body lacks a \"fields\" array: {short(payload)}")
+    for f in body["fields"]:
+        check(isinstance(f, dict) and isinstance(f.get("field"), str)
+              and isinstance(f.get("message"), str),
+              f"{what}: each entry of fields must be {{field, message}} strings: {short(payload)}")
+    # details: the same problems as "<path>: <why>" strings (the original's
+    # shape, which its client reads).
+    want = [f"{f['field']}: {f['message']}" for f in body["fields"]]
+    check(body["details"] == want,
+          f"{what}: details should be the strings of fields {want}: {short(payload)}")
     return body
 
 
 def detail_fields(body):
-    """The field paths named in an error body's details."""
-    return [d.get("field") for d in body.get("details", [])]
+    """The field paths named in an error body (its "fields" objects)."""
+    return [d.get("field") for d in body.get("fields", [])]
 
 
 def create(tasks, headers=None, what="POST /tasks"):

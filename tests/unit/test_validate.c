@@ -433,7 +433,8 @@ static void test_minimal(void)
     CHECK(!has_key(out, "0.actions.0.params", "headers"));
     CHECK_INT(json_object_get_int(at(out, "0.max_retries")), 0); /* no retries by default */
     CHECK(!has_key(out, "0", "retry_backoff"));                  /* the defaults apply */
-    CHECK_INT(json_object_object_length(at(out, "0")), 12);
+    CHECK(has_key(out, "0", "expected_count") && at(out, "0.expected_count") == NULL);
+    CHECK_INT(json_object_object_length(at(out, "0")), 13);
     CHECK_INT(json_object_object_length(at(out, "0.actions.0")), 5);
     CHECK_INT(json_object_object_length(at(out, "0.actions.0.params")), 2);
     json_object_put(out);
@@ -726,6 +727,22 @@ static void test_limits(void)
     CHECK(has_error(&errs, "", "must be a JSON array"));
     verr_list_cleanup(&errs);
 
+    /* expected_count: an optional integer 0..2147483647, kept as given */
+    body = parse("[" BASE_TASK ",'expected_count':2147483647}," BASE_TASK ",'id':'b','expected_count':0}]");
+    CHECK_INT(run(body, 2, &out, &errs), 0);
+    CHECK_INT(json_object_get_int64(at(out, "0.expected_count")), 2147483647);
+    CHECK_INT(json_object_get_int64(at(out, "1.expected_count")), 0);
+    json_object_put(out);
+    json_object_put(body);
+    body = parse("[" BASE_TASK ",'expected_count':-1}," BASE_TASK ",'id':'b','expected_count':2147483648},"
+                 BASE_TASK ",'id':'c','expected_count':'3'}]");
+    CHECK_INT(run(body, 3, &out, &errs), -1);
+    CHECK(has_error(&errs, "[0].expected_count", "between 0 and 2147483647"));
+    CHECK(has_error(&errs, "[1].expected_count", "between 0 and 2147483647"));
+    CHECK(has_error(&errs, "[2].expected_count", "between 0 and 2147483647"));
+    verr_list_cleanup(&errs);
+    json_object_put(body);
+
     /* at most 16 actions per list, rules and dedupe matchers */
     const char *lists[][3] = {
         {"on_success", BASE_START, "[0].on_success"},
@@ -938,6 +955,21 @@ static void test_names(void)
     CHECK(!validate_is_uuid("{23e4567-e89b-12d3-a456-426614174000"));
     CHECK(!validate_is_uuid(""));
     CHECK(!validate_is_uuid(NULL));
+
+    /* RFC 3339, as chrono writes a DateTime<Utc> and as clients send it. */
+    const char *good_ts[] = {"2026-11-26T10:00:00Z", "2026-11-26T10:00:00.123456Z",
+                             "2026-11-26T10:00:00.123456789Z", "2026-11-26t10:00:00z",
+                             "2026-11-26T10:00:00+01:00", "2026-11-26T10:00:00.5-05:30"};
+    for (size_t i = 0; i < sizeof good_ts / sizeof *good_ts; i++)
+        CHECK(validate_is_timestamp(good_ts[i]));
+    const char *bad_ts[] = {"", "2026-11-26", "2026-11-26T10:00:00", "2026-11-26 10:00:00Z",
+                            "2026-13-26T10:00:00Z", "2026-11-26T24:00:00Z",
+                            "2026-11-26T10:00:00.Z", "2026-11-26T10:00:00.1234567890Z",
+                            "2026-11-26T10:00:00+0100", "2026-11-26T10:00:00Zx",
+                            "yesterday"};
+    for (size_t i = 0; i < sizeof bad_ts / sizeof *bad_ts; i++)
+        CHECK(!validate_is_timestamp(bad_ts[i]));
+    CHECK(!validate_is_timestamp(NULL));
 }
 
 /* ------------------------------------------------------------------------ */
