@@ -56,15 +56,15 @@ SELECT t_try(format('SELECT tr_batch_dag(%L)', t_id('nope')));
 -- PATCH priority: a task not yet started (a2 Waiting, d1 Pending) changes,
 -- with its event; a started one (a1) is refused and keeps its priority.
 SELECT code, body::jsonb -> 'priority' AS priority, body::jsonb -> 'expected_count' AS expected
-FROM tr_patch_task(t_id('a2'), NULL, 0, 0, false, NULL, NULL, 'tester', 700, 12);
+FROM tr_patch_task(t_id('a2'), NULL, 0, 0, false, NULL, NULL, NULL, NULL, 'tester', 700, 12);
 SELECT code, body::jsonb -> 'priority' AS priority
-FROM tr_patch_task(t_id('d1'), NULL, 0, 0, false, NULL, NULL, 'tester', -5);
-SELECT t_try(format('SELECT tr_patch_task(%L, NULL, 0, 0, false, NULL, NULL, %L, 9)',
+FROM tr_patch_task(t_id('d1'), NULL, 0, 0, false, NULL, NULL, NULL, NULL, 'tester', -5);
+SELECT t_try(format('SELECT tr_patch_task(%L, NULL, 0, 0, false, NULL, NULL, NULL, NULL, %L, 9)',
                     t_id('a1'), 'tester'));
 SELECT local_id, priority, expected_count FROM tasks WHERE local_id IN ('a1', 'a2', 'd1') ORDER BY seq;
 -- expected_count alone: any task that has not ended; a started one gets its heartbeat.
 SELECT code, body::jsonb -> 'expected_count' AS expected
-FROM tr_patch_task(t_id('a1'), NULL, 0, 0, false, NULL, NULL, 'tester', NULL, 40);
-SELECT t_try(format('SELECT tr_patch_task(%L, NULL, 0, 0, false, NULL, NULL, %L, NULL, 1)',
+FROM tr_patch_task(t_id('a1'), NULL, 0, 0, false, NULL, NULL, NULL, NULL, 'tester', NULL, 40);
+SELECT t_try(format('SELECT tr_patch_task(%L, NULL, 0, 0, false, NULL, NULL, NULL, NULL, %L, NULL, 1)',
                     t_id('c1'), 'tester'));
 SELECT * FROM t_events WHERE event = 'updated';
