@@ -34,6 +34,7 @@ $$;
 --   Running   started (the first time), heartbeat now, deadline = now + timeout
 --   terminal  ended now, failure_reason = p_reason, no deadline
 --   Waiting, Pending, Paused  no heartbeat, no deadline, not ended
+--   Pending   its lane (tr_lane_key) computed and listed (tr_lanes_add)
 -- Each task moved gets its history event (paused, resumed, canceled or
 -- status, with the failure reason and the attempt) and counts in
 -- taskrunner_task_status_transitions_total and, for terminal statuses,
@@ -72,6 +73,9 @@ BEGIN
                                THEN now() + make_interval(secs => t.timeout) END,
             ended_at = CASE WHEN v_terminal THEN now() END,
             failure_reason = CASE WHEN v_terminal THEN p_reason ELSE t.failure_reason END,
+            lane = CASE WHEN p_to = 'Pending'
+                        THEN tr_lane_key(t.priority, t.rules, t.metadata, t.fair_by)
+                        ELSE t.lane END,
             last_updated = now()
         FROM cur
         WHERE t.id = cur.id
@@ -113,6 +117,9 @@ BEGIN
         FROM moved m WHERE v_terminal HAVING count(*) > 0
     )
     SELECT m.id, m.old FROM moved m;
+    IF p_to = 'Pending' THEN
+        PERFORM tr_lanes_add(p_ids);
+    END IF;
 END
 $$;
 
