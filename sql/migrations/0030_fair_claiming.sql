@@ -20,6 +20,9 @@ CREATE TABLE claim_lanes (
     head_at  timestamptz NOT NULL    -- that task's created_at
 );
 
+-- The claim's order of lanes: priority first (see tr_claim).
+CREATE INDEX claim_lanes_order_idx ON claim_lanes (priority DESC, head_at, head_seq);
+
 CREATE TABLE fair_turns (
     fair_key   text PRIMARY KEY,
     last_start timestamptz           -- NULL: never started

@@ -138,3 +138,12 @@ PREPARE free_next(integer) AS SELECT x.priority, x.created_at FROM tasks x
 SELECT pg_temp.plan(format('EXECUTE lane_head(%L)', gen_random_uuid())) LIKE '%tasks_lane_idx%'
        AS lane_head_by_index;
 SELECT pg_temp.plan('EXECUTE free_next(3)') LIKE '%tasks_runnable_idx%' AS free_next_by_index;
+-- The lanes in the claim's order: by an index, never a sequential scan
+-- (with enable_seqscan off, one would cost a JIT compilation per claim).
+PREPARE lane_next(uuid[]) AS
+    SELECT l.id, l.priority, l.fair_key, l.head_seq, greatest(f.last_start, l.head_at)
+    FROM claim_lanes l LEFT JOIN fair_turns f ON f.fair_key = l.fair_key
+    WHERE l.id <> ALL ($1)
+    ORDER BY l.priority DESC, greatest(f.last_start, l.head_at), l.head_seq
+    LIMIT 1;
+SELECT pg_temp.plan('EXECUTE lane_next(''{}'')') NOT LIKE '%Seq Scan%' AS lane_next_by_index;
