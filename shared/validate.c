@@ -1007,6 +1007,37 @@ out:
     return out;
 }
 
+/* fair_by (API.md, "Fair claiming"): 1 to VAL_FAIR_BY_MAX metadata field
+ * names, each a key of the task's metadata; NULL when absent, null or not
+ * valid (reported at its path, "[i].fair_by[j]"). */
+#define VAL_FAIR_BY_MAX 8
+static json_object *val_fair_by(struct val_ctx *c, json_object *task,
+                                const struct val_task_info *t)
+{
+    json_object *arr;
+    json_object *v = val_field(task, "fair_by");
+    if (!v || json_object_is_type(v, json_type_null))
+        return NULL;
+    if (val_opt_array(c, task, "fair_by", VAL_FAIR_BY_MAX, &arr) < 0 || !arr)
+        return NULL;
+    size_t mark = val_push_key(c, "fair_by");
+    size_t errors = c->errs->n;
+    json_object *out = val_j(json_object_new_array());
+    if (json_object_array_length(arr) == 0)
+        val_err(c, "must name at least one metadata field");
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        size_t imark = val_push_index(c, i);
+        val_matcher_field(c, json_object_array_get_idx(arr, i), t, out);
+        val_pop(c, imark);
+    }
+    val_pop(c, mark);
+    if (c->errs->n != errors) {
+        json_object_put(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* Everything about one task that the second pass (dependencies) needs. */
 struct val_task {
     const char *local_id; /* borrowed from the body; NULL when invalid */
@@ -1046,6 +1077,9 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     json_object_object_add(o, "expected_count",
                            expected_count < 0 ? NULL : val_j(json_object_new_int64(expected_count)));
     json_object_object_add(o, "metadata", val_metadata(c, task, &info));
+    json_object *fair_by = val_fair_by(c, task, &info);
+    if (fair_by)
+        json_object_object_add(o, "fair_by", fair_by);
     json_object_object_add(o, "rules", val_rule_list(c, task, "rules", true, &info));
     json_object_object_add(o, "dedupe", val_rule_list(c, task, "dedupe_strategy", false, &info));
     json_object_object_add(o, "actions", val_actions(c, task));

@@ -20,7 +20,7 @@ LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', t.id, 'local_id', t.local_id, 'name', t.name, 'kind', t.kind,
         'status', t.status, 'priority', t.priority, 'timeout', t.timeout,
-        'metadata', t.metadata, 'rules', tr_rules_json(t.rules),
+        'metadata', t.metadata, 'rules', tr_rules_json(t.rules), 'fair_by', t.fair_by,
         'actions', coalesce(p_actions, '[]'), 'dependencies', coalesce(p_dependencies, '[]'),
         'created_at', tr_ts(t.created_at), 'started_at', tr_ts(t.started_at),
         'ended_at', tr_ts(t.ended_at), 'last_updated', tr_ts(t.last_updated),

@@ -82,7 +82,8 @@ SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
 AS $$
 DECLARE
-    v_n integer;
+    v_n   integer;
+    v_ids uuid[];
 BEGIN
     WITH due AS (
         SELECT id FROM tasks
@@ -90,9 +91,15 @@ BEGIN
         ORDER BY not_before
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
+    ), released AS (
+        UPDATE tasks t SET not_before = NULL FROM due WHERE t.id = due.id
+        RETURNING t.id, t.lane
     )
-    UPDATE tasks t SET not_before = NULL FROM due WHERE t.id = due.id;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
+    SELECT count(*), array_agg(released.id) FILTER (WHERE released.lane IS NOT NULL)
+    INTO v_n, v_ids FROM released;
+    IF v_ids IS NOT NULL THEN
+        PERFORM tr_lanes_add(v_ids);
+    END IF;
     RETURN v_n;
 END
 $$;

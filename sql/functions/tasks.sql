@@ -128,7 +128,7 @@ BEGIN
 
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
                        metadata, rules, open_parents, expected_count, max_retries,
-                       retry_backoff)
+                       retry_backoff, fair_by, lane)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
@@ -136,10 +136,21 @@ BEGIN
            CASE WHEN jsonb_typeof(e -> 'metadata') = 'object' THEN e -> 'metadata' END,
            coalesce(e -> 'rules', '[]'), jsonb_array_length(e -> 'deps'),
            (e ->> 'expected_count')::integer,
-           coalesce((e ->> 'max_retries')::integer, 0), e -> 'retry_backoff'
+           coalesce((e ->> 'max_retries')::integer, 0), e -> 'retry_backoff',
+           nullif(e -> 'fair_by', 'null'),
+           CASE WHEN jsonb_array_length(e -> 'deps') = 0
+                THEN tr_lane_key((e ->> 'priority')::integer, coalesce(e -> 'rules', '[]'),
+                                 CASE WHEN jsonb_typeof(e -> 'metadata') = 'object'
+                                      THEN e -> 'metadata' END,
+                                 nullif(e -> 'fair_by', 'null')) END
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
     ORDER BY n;
+    -- Runnable tasks with rules or fair_by: their lanes listed for the claim.
+    IF p_tasks @? '$[*] ? (@.rules[0] != null || @.fair_by[0] != null)' THEN
+        PERFORM tr_lanes_add(ARRAY(SELECT x.id FROM tasks x
+                                   WHERE x.batch_id = p_batch AND x.lane IS NOT NULL));
+    END IF;
 
     INSERT INTO actions (id, task_id, kind, trigger, condition, params, position)
     SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
@@ -244,8 +255,13 @@ BEGIN
         SELECT priority INTO v_priority FROM tasks WHERE id = p_id;
         UPDATE tasks
         SET priority = p_priority, expected_count = coalesce(p_expected_count, expected_count),
+            lane = CASE WHEN status = 'Pending'
+                        THEN tr_lane_key(p_priority, rules, metadata, fair_by) END,
             last_updated = now()
         WHERE id = p_id;
+        IF v_status = 'Pending' THEN
+            PERFORM tr_lanes_add(ARRAY[p_id]);  -- its lane is that of its new priority
+        END IF;
         PERFORM tr_task_event(p_id, 'updated', v_status, v_status, jsonb_strip_nulls(
             jsonb_build_object('priority', p_priority, 'previous_priority', v_priority,
                                'expected_count', p_expected_count)));
@@ -422,8 +438,10 @@ $$;
 
 -- GET /tasks/{id}/blockers: what holds the task back, read from the state
 -- the worker decides on (tr_claim): unfinished parents of a Waiting or
--- Paused task, the pause, the rules that are full for a Pending task (counted
--- with tr_rule_count, as the worker counts), a start time in the future, and
+-- Paused task, the pause, the rules that are full for a Pending task (the
+-- worker's decision, tr_rules_check: a full lane is the only thing the
+-- claim passes over, so a Pending task with none is started by the next
+-- claim), a start time in the future, and
 -- a start call waiting for its retry. Running and terminal tasks have none.
 -- No lock is taken: it is what the worker would decide now.
 CREATE OR REPLACE FUNCTION tr_task_blockers(p_id uuid, OUT code integer, OUT body text)
@@ -431,10 +449,6 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     t     tasks;
     v     jsonb := '[]';
-    r     jsonb;
-    v_key jsonb;
-    v_n   bigint;
-    v_max bigint;
     v_at  timestamptz;
 BEGIN
     SELECT * INTO t FROM tasks WHERE id = p_id;
@@ -454,16 +468,12 @@ BEGIN
             v := v || '[{"type": "paused"}]';
         END IF;
         IF t.status = 'Pending' THEN
-            FOR r IN SELECT jsonb_array_elements(t.rules) LOOP
-                v_key := tr_matcher_key(t.metadata, r -> 'matcher' -> 'fields');
-                v_n := tr_rule_count(r -> 'matcher' ->> 'kind', r -> 'matcher' ->> 'status', v_key);
-                v_max := (r ->> 'max_concurrency')::bigint;
-                IF v_n >= v_max THEN
-                    v := v || jsonb_build_array(jsonb_build_object(
-                        'type', 'rule', 'rule', tr_rule_json(r), 'key', v_key, 'current', v_n,
-                        'max', v_max));
-                END IF;
-            END LOOP;
+            -- The worker's own decision (tr_rules_check), without its locks.
+            v := v || coalesce((
+                SELECT jsonb_agg(jsonb_build_object('type', 'rule', 'rule', tr_rule_json(c.rule),
+                                                    'key', c.key, 'current', c.current,
+                                                    'max', c.max))
+                FROM tr_rules_check(t, false) c), '[]');
         END IF;
         IF t.status = 'Pending' AND t.retry_at > now() THEN
             -- Waiting for its next attempt (a retry).

@@ -344,6 +344,15 @@ static const struct err_case err_cases[] = {
     {",'metadata':{'a\\u0000':1},'rules':[{'type':'Concurrency','max_concurrency':1,"
      "'matcher':{'fields':['a\\u0000']}}]",
      "[0].rules[0].matcher.fields[0]", "must not contain a NUL byte"},
+    /* fair_by */
+    {",'fair_by':'tenant'", "[0].fair_by", "must be an array"},
+    {",'metadata':{'t':1},'fair_by':[]", "[0].fair_by", "must name at least one metadata field"},
+    {",'metadata':{'t':1},'fair_by':[1]", "[0].fair_by[0]", "must be a string"},
+    {",'metadata':{'t':1},'fair_by':['t','u']", "[0].fair_by[1]",
+     "\"u\" is not a key of the task's metadata"},
+    {",'fair_by':['t']", "[0].fair_by[0]", "\"t\" is not a key of the task's metadata"},
+    {",'metadata':{'t':1},'fair_by':['t','t','t','t','t','t','t','t','t']", "[0].fair_by",
+     "must have at most 8 entries"},
     /* dedupe_strategy */
     {",'dedupe_strategy':'x'", "[0].dedupe_strategy", "must be an array"},
     {",'dedupe_strategy':[1]", "[0].dedupe_strategy[0]", "must be an object"},
@@ -560,6 +569,24 @@ static void test_unknown_fields(void)
         CHECK(!has_key(out, "0.actions.0.params", "y"));
         CHECK(!has_key(out, "0.deps.0", "z"));
     }
+    json_object_put(out);
+}
+
+/* fair_by: the field names as given; absent or null, no member. */
+static void test_fair_by(void)
+{
+    json_object *out = expect_ok_body(parse_base(",'metadata':{'t':1,'r':2},'fair_by':['t','r']"),
+                                      "fair_by");
+    if (!out)
+        return;
+    CHECK_INT((long long)len_at(out, "0.fair_by"), 2);
+    CHECK_STR(str_at(out, "0.fair_by.0"), "t");
+    CHECK_STR(str_at(out, "0.fair_by.1"), "r");
+    json_object_put(out);
+    out = expect_ok_body(parse_base(",'fair_by':null"), "fair_by null");
+    if (!out)
+        return;
+    CHECK(!has_key(out, "0", "fair_by"));
     json_object_put(out);
 }
 
@@ -1075,6 +1102,7 @@ int main(void)
     test_error_table();
     test_minimal();
     test_full();
+    test_fair_by();
     test_unknown_fields();
     test_lengths();
     test_url_and_headers();
