@@ -972,6 +972,70 @@ out:
     return out;
 }
 
+/* Whether the n digits at s are all digits; their value in *v. */
+static bool val_digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
+/* Whether s is an RFC 3339 date-time ("2026-12-24T08:00:00Z", any offset,
+ * optional fraction of up to 9 digits) naming a real date and time. */
+bool validate_is_rfc3339(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, sec, oh, om;
+    size_t n = strlen(s);
+    if (n < 20 || !val_digits(s, 4, &y) || s[4] != '-' || !val_digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !val_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !val_digits(s + 11, 2, &h) || s[13] != ':' || !val_digits(s + 14, 2, &mi) ||
+        s[16] != ':' || !val_digits(s + 17, 2, &sec))
+        return false;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+        sec > 59)
+        return false;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return false;
+    const char *p = s + 19;
+    if (*p == '.') {
+        size_t digits = strspn(p + 1, "0123456789");
+        if (digits < 1 || digits > 9)
+            return false;
+        p += 1 + digits;
+    }
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0')
+        return true;
+    return (p[0] == '+' || p[0] == '-') && val_digits(p + 1, 2, &oh) && p[3] == ':' &&
+           val_digits(p + 4, 2, &om) && p[6] == '\0' && oh <= 23 && om <= 59;
+}
+
+/* The optional scheduled_at of a task: an RFC 3339 date-time, normalized
+ * to upper-case T and Z; NULL when not given or invalid (reported). */
+static json_object *val_scheduled_at(struct val_ctx *c, json_object *task)
+{
+    json_object *v = val_field(task, "scheduled_at");
+    if (!v)
+        return NULL;
+    if (!json_object_is_type(v, json_type_string) ||
+        !validate_is_rfc3339(json_object_get_string(v))) {
+        size_t mark = val_push_key(c, "scheduled_at");
+        val_err(c, "must be an RFC 3339 date-time, e.g. \"2026-12-24T08:00:00Z\"");
+        val_pop(c, mark);
+        return NULL;
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", json_object_get_string(v));
+    for (char *q = buf; *q; q++)
+        if (*q == 't' || *q == 'z')
+            *q = (char)(*q - 'a' + 'A');
+    return val_j(json_object_new_string(buf));
+}
+
 /* Everything about one task that the second pass (dependencies) needs. */
 struct val_task {
     const char *local_id; /* borrowed from the body; NULL when invalid */
@@ -1007,6 +1071,9 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     json_object *backoff = val_retry_backoff(c, task);
     if (backoff)
         json_object_object_add(o, "retry_backoff", backoff);
+    json_object *scheduled_at = val_scheduled_at(c, task);
+    if (scheduled_at)
+        json_object_object_add(o, "scheduled_at", scheduled_at);
     json_object_object_add(o, "metadata", val_metadata(c, task, &info));
     json_object_object_add(o, "rules", val_rule_list(c, task, "rules", true, &info));
     json_object_object_add(o, "dedupe", val_rule_list(c, task, "dedupe_strategy", false, &info));

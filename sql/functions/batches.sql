@@ -1,6 +1,7 @@
 -- batches: the API's functions on batches (fcgi/batches.c).
 
--- GET /batches/{id}
+-- GET /batches/{id}. A batch made by a schedule also shows schedule_id and
+-- scheduled_for (the slot; issue 12).
 CREATE OR REPLACE FUNCTION tr_batch_stats(p_batch uuid, OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -9,7 +10,9 @@ BEGIN
                'total', (SELECT count(*) FROM tasks t WHERE t.batch_id = b.id),
                'by_status', (SELECT coalesce(json_object_agg(s.status, s.n), '{}')
                              FROM (SELECT t.status::text AS status, count(*) AS n FROM tasks t
-                                   WHERE t.batch_id = b.id GROUP BY 1 ORDER BY 1) s)
+                                   WHERE t.batch_id = b.id GROUP BY 1 ORDER BY 1) s),
+               -- issue 12: schedules
+               'schedule_id', b.schedule_id, 'scheduled_for', tr_ts(b.scheduled_for)
            )::text
     INTO code, body
     FROM batches b WHERE b.id = p_batch;

@@ -127,14 +127,19 @@ BEGIN
     END IF;
 
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
-                       metadata, rules, open_parents, max_retries, retry_backoff)
+                       metadata, rules, open_parents, max_retries, retry_backoff,
+                       scheduled_at, not_before)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
            (e ->> 'priority')::integer, (e ->> 'timeout')::integer,
            CASE WHEN jsonb_typeof(e -> 'metadata') = 'object' THEN e -> 'metadata' END,
            coalesce(e -> 'rules', '[]'), jsonb_array_length(e -> 'deps'),
-           coalesce((e ->> 'max_retries')::integer, 0), e -> 'retry_backoff'
+           coalesce((e ->> 'max_retries')::integer, 0), e -> 'retry_backoff',
+           (e ->> 'scheduled_at')::timestamptz,
+           -- Not startable before its scheduled start (tr_release_due).
+           CASE WHEN (e ->> 'scheduled_at')::timestamptz > now()
+                THEN (e ->> 'scheduled_at')::timestamptz END
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
     ORDER BY n;

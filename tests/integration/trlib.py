@@ -47,7 +47,8 @@ STARTABLE = ("Pending", "Claimed", "Running")
 TASK_FIELDS = {"id", "local_id", "name", "kind", "status", "priority", "timeout", "metadata",
                "rules", "actions", "dependencies", "created_at", "started_at", "ended_at",
                "last_updated", "success", "failures", "failure_reason", "batch_id",
-               "requester", "max_retries", "retry_count", "retry_backoff", "next_retry_at"}
+               "requester", "max_retries", "retry_count", "retry_backoff", "next_retry_at",
+               "scheduled_at"}
 # Fields of a list summary (API.md, "List").
 SUMMARY_FIELDS = {"id", "name", "kind", "status", "priority", "created_at", "started_at",
                   "ended_at", "success", "failures", "batch_id"}
