@@ -100,7 +100,7 @@ BEGIN
                                   p_what);
         ELSE
             v_lo := tr_cron_value(v_base, p_names, v_first, p_what);
-            v_hi := CASE WHEN cardinality(v_parts) = 2 THEN p_max ELSE v_lo END;
+            v_hi := CASE WHEN cardinality(v_parts) = 2 THEN v_top ELSE v_lo END;
         END IF;
         IF v_lo < p_min OR v_lo > v_top OR v_hi < p_min OR v_hi > v_top THEN
             RAISE EXCEPTION USING ERRCODE = 'TRBI0',
