@@ -34,7 +34,7 @@ from trlib import check, env, step
 from workerlib import run
 
 PACKAGE = "cron-parser@5.10.6"
-EXPRESSIONS = 1200
+EXPRESSIONS = 1000
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata",
          "America/Santiago"]
 STARTS = 2

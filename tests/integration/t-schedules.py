@@ -52,6 +52,8 @@ def events(key, event):
 def metric(name, labels):
     text = api("GET", "/metrics")[3].decode()
     for line in text.splitlines():
+        if line.startswith(name + " ") and not labels:
+            return float(line.rsplit(" ", 1)[1])
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
@@ -151,6 +153,9 @@ def part_firing_on_time(rx):
                   f"batch records schedule and slot: {b}")
         print("   delays:", ", ".join(f"{(parse_ts(e['at']) - parse_ts(e['slot'])).total_seconds() * 1000:.0f} ms"
                                       for e in fired))
+        step("the firing delay histogram counts them")
+        wait_for(lambda: metric("taskrunner_schedule_firing_delay_seconds_count", {}) >= 3
+                 or None, 10, "firing delays in /metrics")
         step("the batch's actor is schedule:<name>")
         t = expect(api("GET", f"/tasks?batch_id={fired[0]['batch_id']}"), 200, "list")[0]
         h = expect(api("GET", f"/tasks/{t['id']}/history"), 200, "task history")
