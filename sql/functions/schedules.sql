@@ -337,10 +337,9 @@ DECLARE
     v_b     uuid;
 BEGIN
     more := false;
-    SELECT * INTO s FROM schedules
-    WHERE schedules.id = p_id AND next_fire_at = p_slot AND NOT paused
-    FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
+    -- By the primary key (many schedules may share a slot), then the slot.
+    SELECT * INTO s FROM schedules WHERE schedules.id = p_id FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND OR s.paused OR s.next_fire_at IS DISTINCT FROM p_slot THEN
         outcome := 'gone';
         RETURN;
     END IF;
