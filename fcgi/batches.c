@@ -75,9 +75,9 @@ void batches_list(struct request *r, const char *unused)
         goto out;
     if (f.status && !(status = validate_status_name(f.status)))
         verr_add(&errs, "status", "unknown status \"%.64s\"", f.status);
-    if (f.created_after && !validate_is_timestamp(f.created_after))
+    if (f.created_after && !validate_is_rfc3339(f.created_after))
         verr_add(&errs, "created_after", "must be an RFC 3339 timestamp");
-    if (f.created_before && !validate_is_timestamp(f.created_before))
+    if (f.created_before && !validate_is_rfc3339(f.created_before))
         verr_add(&errs, "created_before", "must be an RFC 3339 timestamp");
     if (api_page_or_reply(r, &errs, &page) < 0)
         goto out;

@@ -29,5 +29,15 @@ void metrics_get(struct request *r, const char *id);
 void openapi_get(struct request *r, const char *id);
 void dead_letters_list(struct request *r, const char *id);
 void dead_letters_replay(struct request *r, const char *id);
+/* The schedule's id or name (":key" in the route table) as id. */
+void schedules_create(struct request *r, const char *id);
+void schedules_list(struct request *r, const char *id);
+void schedules_get(struct request *r, const char *id);
+void schedules_patch(struct request *r, const char *id);
+void schedules_delete(struct request *r, const char *id);
+void schedules_pause(struct request *r, const char *id);
+void schedules_resume(struct request *r, const char *id);
+void schedules_trigger(struct request *r, const char *id);
+void schedules_history(struct request *r, const char *id);
 
 #endif

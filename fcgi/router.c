@@ -18,7 +18,8 @@
 typedef void (*handler_fn)(struct request *r, const char *id);
 
 /* A pattern may hold one parameter segment: ":id" stands for a UUID, ":n"
- * for a positive integer (a dead letter's delivery id). subject names what
+ * for a positive integer (a dead letter's delivery id), ":key" for a
+ * schedule's id or name (any segment of at most KEY_MAX bytes). subject names what
  * the parameter identifies in the log lines of the request ("task=..."). */
 struct route {
     const char *method;
@@ -57,8 +58,19 @@ static const struct route routes[] = {
     {"GET", "/openapi.json", openapi_get, NULL},
     {"GET", "/dead-letters", dead_letters_list, NULL},
     {"POST", "/dead-letters/:n/replay", dead_letters_replay, "delivery"},
+    {"POST", "/schedules", schedules_create, NULL},
+    {"GET", "/schedules", schedules_list, NULL},
+    {"GET", "/schedules/:key", schedules_get, "schedule"},
+    {"PATCH", "/schedules/:key", schedules_patch, "schedule"},
+    {"DELETE", "/schedules/:key", schedules_delete, "schedule"},
+    {"POST", "/schedules/:key/pause", schedules_pause, "schedule"},
+    {"POST", "/schedules/:key/resume", schedules_resume, "schedule"},
+    {"POST", "/schedules/:key/trigger", schedules_trigger, "schedule"},
+    {"GET", "/schedules/:key/history", schedules_history, "schedule"},
 };
-enum { N_ROUTES = sizeof routes / sizeof routes[0], ID_LEN = 36 };
+/* ID_LEN: the buffer of a path parameter; a schedule's name is at most 255
+ * characters of up to 4 bytes. */
+enum { N_ROUTES = sizeof routes / sizeof routes[0], ID_LEN = 1024, KEY_MAX = 1020 };
 
 /* Whether path matches pattern; the parameter segment is copied into id. */
 static bool route_matches(const char *pattern, const char *path, char *id, size_t idsize)
@@ -179,7 +191,8 @@ void router_dispatch(struct request *r)
     }
     bool is_uuid = strstr(rt->pattern, ":id") != NULL;
     bool is_number = strstr(rt->pattern, ":n") != NULL;
-    bool has_id = is_uuid || is_number;
+    bool is_key = strstr(rt->pattern, ":key") != NULL;
+    bool has_id = is_uuid || is_number || is_key;
     if (request_check_headers_or_reply(r) < 0 ||
         auth_check_or_reply(r, rt->pattern, has_id ? id : NULL) < 0)
         return;
@@ -191,6 +204,14 @@ void router_dispatch(struct request *r)
         for (char *c = id; *c; c++)
             *c = (char)tolower((unsigned char)*c);
     }
+    if (is_key && (id[0] == '\0' || id[0] == '\x01' || strlen(id) > KEY_MAX ||
+                   !validate_is_utf8(id, strlen(id)))) {
+        reply_error(r, 400, "malformed schedule id or name in path", NULL);
+        return;
+    }
+    if (is_key && validate_is_uuid(id))
+        for (char *c = id; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
     if (is_number && !is_positive_integer(id)) {
         reply_error(r, 400, "malformed id in path: expected a positive integer", NULL);
         return;

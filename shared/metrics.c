@@ -50,6 +50,9 @@ const size_t metrics_webhook_buckets_n = sizeof metrics_webhook_buckets / sizeof
 const double metrics_loop_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                        0.025,  0.05,    0.1,    0.25,  0.5,    1};
 const size_t metrics_loop_buckets_n = sizeof metrics_loop_buckets / sizeof(double);
+const double metrics_schedule_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75,
+                                           1,    2,     5,    10,  30,   60};
+const size_t metrics_schedule_buckets_n = sizeof metrics_schedule_buckets / sizeof(double);
 
 /* Start attempts per ended task: counted by the database (tr_move_tasks,
  * sql/functions/statuses.sql), with these very bounds. */
@@ -96,6 +99,13 @@ static const struct metrics_family catalog[] = {
      "Time the worker spent working per pass of its event loop (the wait excluded) in "
      "seconds.",
      BUCKETS(loop)},
+    {"taskrunner_schedule_firings_total", METRICS_COUNTER, "outcome",
+     "Schedule firings, by outcome (fired, triggered, skipped_overlap, skipped_catchup, "
+     "failed).",
+     NO_BUCKETS},
+    {METRIC_SCHEDULE_DELAY, METRICS_HISTOGRAM, NULL,
+     "Delay from a schedule's slot to the creation of its batch, in seconds.",
+     BUCKETS(schedule)},
     {"taskrunner_tasks", METRICS_GAUGE, "status", "Tasks by current status.", NO_BUCKETS},
 };
 

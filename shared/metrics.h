@@ -29,6 +29,7 @@
 #define METRIC_WEBHOOK_CALLS "taskrunner_webhook_calls_total"
 #define METRIC_WEBHOOK_DURATION "taskrunner_webhook_duration_seconds"
 #define METRIC_LOOP_DURATION "taskrunner_worker_loop_duration_seconds"
+#define METRIC_SCHEDULE_DELAY "taskrunner_schedule_firing_delay_seconds"
 
 /* Counters and histograms of one process; safe to use from any thread. */
 struct metrics;
@@ -117,5 +118,7 @@ extern const double metrics_webhook_buckets[];
 extern const size_t metrics_webhook_buckets_n;
 extern const double metrics_loop_buckets[];
 extern const size_t metrics_loop_buckets_n;
+extern const double metrics_schedule_buckets[];
+extern const size_t metrics_schedule_buckets_n;
 
 #endif

@@ -160,40 +160,6 @@ bool validate_is_uuid(const char *s)
     return true;
 }
 
-/* n digits at s. */
-static bool val_digits(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-bool validate_is_timestamp(const char *s)
-{
-    /* YYYY-MM-DDTHH:MM:SS */
-    if (!s || strlen(s) < 20 || !val_digits(s, 4) || s[4] != '-' || !val_digits(s + 5, 2) ||
-        s[7] != '-' || !val_digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') ||
-        !val_digits(s + 11, 2) || s[13] != ':' || !val_digits(s + 14, 2) || s[16] != ':' ||
-        !val_digits(s + 17, 2))
-        return false;
-    int month = (s[5] - '0') * 10 + (s[6] - '0'), day = (s[8] - '0') * 10 + (s[9] - '0');
-    int hour = (s[11] - '0') * 10 + (s[12] - '0'), minute = (s[14] - '0') * 10 + (s[15] - '0');
-    int second = (s[17] - '0') * 10 + (s[18] - '0');
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
-        return false;
-    const char *p = s + 19;
-    if (*p == '.') {
-        size_t n = strspn(p + 1, "0123456789");
-        if (n == 0 || n > 9)
-            return false;
-        p += 1 + n;
-    }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-        return true;
-    return (*p == '+' || *p == '-') && val_digits(p + 1, 2) && p[3] == ':' &&
-           val_digits(p + 4, 2) && p[6] == '\0';
-}
 
 static void val_new_uuid(char out[37])
 {
@@ -1038,6 +1004,70 @@ static json_object *val_fair_by(struct val_ctx *c, json_object *task,
     return out;
 }
 
+/* Whether the n digits at s are all digits; their value in *v. */
+static bool val_digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
+/* Whether s is an RFC 3339 date-time ("2026-12-24T08:00:00Z", any offset,
+ * optional fraction of up to 9 digits) naming a real date and time. */
+bool validate_is_rfc3339(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, sec, oh, om;
+    size_t n = strlen(s);
+    if (n < 20 || !val_digits(s, 4, &y) || s[4] != '-' || !val_digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !val_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !val_digits(s + 11, 2, &h) || s[13] != ':' || !val_digits(s + 14, 2, &mi) ||
+        s[16] != ':' || !val_digits(s + 17, 2, &sec))
+        return false;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+        sec > 59)
+        return false;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return false;
+    const char *p = s + 19;
+    if (*p == '.') {
+        size_t digits = strspn(p + 1, "0123456789");
+        if (digits < 1 || digits > 9)
+            return false;
+        p += 1 + digits;
+    }
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0')
+        return true;
+    return (p[0] == '+' || p[0] == '-') && val_digits(p + 1, 2, &oh) && p[3] == ':' &&
+           val_digits(p + 4, 2, &om) && p[6] == '\0' && oh <= 23 && om <= 59;
+}
+
+/* The optional scheduled_at of a task: an RFC 3339 date-time, normalized
+ * to upper-case T and Z; NULL when not given or invalid (reported). */
+static json_object *val_scheduled_at(struct val_ctx *c, json_object *task)
+{
+    json_object *v = val_field(task, "scheduled_at");
+    if (!v)
+        return NULL;
+    if (!json_object_is_type(v, json_type_string) ||
+        !validate_is_rfc3339(json_object_get_string(v))) {
+        size_t mark = val_push_key(c, "scheduled_at");
+        val_err(c, "must be an RFC 3339 date-time, e.g. \"2026-12-24T08:00:00Z\"");
+        val_pop(c, mark);
+        return NULL;
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", json_object_get_string(v));
+    for (char *q = buf; *q; q++)
+        if (*q == 't' || *q == 'z')
+            *q = (char)(*q - 'a' + 'A');
+    return val_j(json_object_new_string(buf));
+}
+
 /* Everything about one task that the second pass (dependencies) needs. */
 struct val_task {
     const char *local_id; /* borrowed from the body; NULL when invalid */
@@ -1076,6 +1106,9 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
         json_object_object_add(o, "retry_backoff", backoff);
     json_object_object_add(o, "expected_count",
                            expected_count < 0 ? NULL : val_j(json_object_new_int64(expected_count)));
+    json_object *scheduled_at = val_scheduled_at(c, task);
+    if (scheduled_at)
+        json_object_object_add(o, "scheduled_at", scheduled_at);
     json_object_object_add(o, "metadata", val_metadata(c, task, &info));
     json_object *fair_by = val_fair_by(c, task, &info);
     if (fair_by)

@@ -68,11 +68,11 @@ const char *validate_verb_name(const char *s);
 /* Whether the n bytes of s are valid UTF-8 (as PostgreSQL takes it). */
 bool validate_is_utf8(const char *s, size_t n);
 
+/* Whether s is an RFC 3339 date-time ("2026-12-24T08:00:00Z", an optional
+ * fraction of up to 9 digits, "Z" or "+hh:mm") naming a real date and time. */
+bool validate_is_rfc3339(const char *s);
+
 /* Whether s is a UUID in canonical 8-4-4-4-12 hex text form. */
 bool validate_is_uuid(const char *s);
-
-/* Whether s is an RFC 3339 date-time ("2026-11-26T10:00:00Z", with an
- * optional fraction of up to 9 digits and a "Z" or "+hh:mm" offset). */
-bool validate_is_timestamp(const char *s);
 
 #endif

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "queries.h"
+#include "schedules.h"
 #include "start_answer.h"
 #include "url.h"
 
@@ -38,6 +39,8 @@ enum {
     RECOVER_EVERY_MS = 2000, /* how soon a dead worker's calls come back */
     DB_DOWN_WAIT_MS = 500,
     LEASE_MARGIN_MS = 30000, /* a lease outlives the longest call by this */
+    DUE_RECHECK_MS = 100,    /* after a notification, the next due time is read again
+                                within this (a new schedule, a task's scheduled start) */
 };
 
 struct worker {
@@ -47,9 +50,11 @@ struct worker {
     int owner;               /* our owner id, valid for session_generation */
     unsigned session_generation;
     bool work_hint;          /* there may be work: query before sleeping */
+    bool due_stale;          /* a notification came: the next due time may be sooner */
     bool stopping;
     bool handing_back;       /* shutdown: failed calls go back to the queue at once */
     long long next_expire_ms, next_recover_ms, next_poll_ms, next_flush_ms;
+    long long due_read_ms;   /* when the next due time was last read */
     struct metrics *metrics; /* this worker's counts not yet in the totals */
     struct queries_outcomes outcomes; /* finished calls not yet recorded */
 };
@@ -215,9 +220,21 @@ static void run_timers(struct worker *w, long long now)
             w->work_hint = true;
         }
     }
+    if (w->due_stale && now >= w->due_read_ms + DUE_RECHECK_MS)
+        w->next_poll_ms = now;
     if (now >= w->next_poll_ms) {
+        bool again = false;
         w->work_hint = true;
+        w->due_stale = false;
+        w->due_read_ms = now;
         w->next_poll_ms = now + w->cfg->poll_interval_ms;
+        int fired = schedules_fire_due(&w->db, w->cfg, w->metrics, &again);
+        if (fired < 0)
+            return; /* tried again at the next poll, not in a tight loop */
+        if (again) {
+            w->next_poll_ms = now; /* a catch-up goes on at once */
+            return;
+        }
         int due;
         if (queries_next_due_ms(&w->db, w->cfg->poll_interval_ms, &due) == 0)
             w->next_poll_ms = now + (due > 0 ? due : 1);
@@ -234,6 +251,7 @@ static void drain_notifications(struct worker *w)
     PGnotify *n;
     while ((n = PQnotifies(w->db.conn)) != NULL) {
         w->work_hint = true;
+        w->due_stale = true;
         PQfreemem(n);
     }
 }

@@ -35,6 +35,11 @@ static const char SQL_OUTCOMES[] = "SELECT tr_record_outcomes($1::jsonb)";
 static const char SQL_EXPIRE[] = "SELECT tr_expire_tasks($1::integer)";
 static const char SQL_RECOVER[] = "SELECT tr_recover_deliveries()";
 static const char SQL_NEXT_DUE[] = "SELECT tr_next_due_ms($1::integer)";
+static const char SQL_DUE_SCHEDULES[] =
+    "SELECT id, slot, template::text FROM tr_due_schedules($1::integer)";
+static const char SQL_FIRE_SCHEDULE[] =
+    "SELECT outcome, delay_ms, more FROM tr_fire_schedule($1::uuid, $2::timestamptz, $3::uuid,"
+    " $4::jsonb, $5::jsonb)";
 
 /* Runs a query and logs why it failed; the worker only needs to know that. */
 static int queries_query(struct db *db, const char *what, const char *sql, int n,
@@ -193,4 +198,19 @@ int queries_next_due_ms(struct db *db, int cap_ms, int *ms)
     snprintf(c, sizeof c, "%d", cap_ms);
     const char *params[] = {c};
     return queries_int_query(db, "next due", SQL_NEXT_DUE, 1, params, ms);
+}
+
+int queries_due_schedules(struct db *db, int limit, PGresult **res)
+{
+    char l[16];
+    snprintf(l, sizeof l, "%d", limit);
+    const char *params[] = {l};
+    return queries_query(db, "due schedules", SQL_DUE_SCHEDULES, 1, params, res);
+}
+
+int queries_fire_schedule(struct db *db, const char *id, const char *slot, const char *batch_id,
+                          const char *tasks, const char *problems, PGresult **res)
+{
+    const char *params[] = {id, slot, batch_id, tasks, problems};
+    return queries_query(db, "fire schedule", SQL_FIRE_SCHEDULE, 5, params, res);
 }

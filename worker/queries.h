@@ -58,7 +58,15 @@ int queries_outcomes_flush(struct db *db, struct queries_outcomes *o) WARN_UNUSE
 int queries_expire(struct db *db, int limit, int *n) WARN_UNUSED;
 /* Re-queues deliveries of dead workers and expired leases; *n how many. */
 int queries_recover(struct db *db, int *n) WARN_UNUSED;
-/* Milliseconds until the next retry or heartbeat deadline, at most cap_ms. */
+/* Schedules due now (tr_due_schedules): *res holds id, slot, template. */
+int queries_due_schedules(struct db *db, int limit, PGresult **res) WARN_UNUSED;
+/* Fires schedule id for its due slot (tr_fire_schedule) with the batch
+ * batch_id of tasks (normalized JSON), or, tasks NULL, records a failed
+ * firing with problems (JSON array). *res: outcome, delay_ms, more. */
+int queries_fire_schedule(struct db *db, const char *id, const char *slot, const char *batch_id,
+                          const char *tasks, const char *problems, PGresult **res) WARN_UNUSED;
+/* Milliseconds until the next retry, heartbeat deadline, scheduled start or
+ * schedule slot, at most cap_ms. */
 int queries_next_due_ms(struct db *db, int cap_ms, int *ms) WARN_UNUSED;
 
 #endif

@@ -1,7 +1,8 @@
 -- batches: the API's functions on batches (fcgi/batches.c): one batch's
 -- counts, stopping it, the list of batches and a batch's DAG.
 
--- GET /batches/{id}
+-- GET /batches/{id}. A batch made by a schedule also shows schedule_id and
+-- scheduled_for (the slot; issue 12).
 CREATE OR REPLACE FUNCTION tr_batch_stats(p_batch uuid, OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -13,7 +14,9 @@ BEGIN
                'paused', false,
                'by_status', (SELECT coalesce(json_object_agg(s.status, s.n), '{}')
                              FROM (SELECT t.status::text AS status, count(*) AS n FROM tasks t
-                                   WHERE t.batch_id = b.id GROUP BY 1 ORDER BY 1) s)
+                                   WHERE t.batch_id = b.id GROUP BY 1 ORDER BY 1) s),
+               -- issue 12: schedules
+               'schedule_id', b.schedule_id, 'scheduled_for', tr_ts(b.scheduled_for)
            )::text
     INTO code, body
     FROM batches b WHERE b.id = p_batch;
@@ -70,7 +73,7 @@ BEGIN
                    'running', s.running, 'success', s.success, 'failure', s.failure,
                    'paused', s.paused, 'canceled', s.canceled, 'skipped', 0),
                'kinds', s.kinds, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
-               'paused', false, 'schedule_id', NULL)
+               'paused', false, 'schedule_id', b.schedule_id)
              ORDER BY b.created_at DESC, b.id DESC), '[]')::text
     INTO body
     FROM (SELECT * FROM batches x

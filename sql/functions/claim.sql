@@ -300,8 +300,8 @@ END
 $$;
 
 -- How long until the worker has timed work to do (a queued call's retry, a
--- heartbeat deadline, a task's retry time), in ms, capped at p_cap_ms; lets
--- it sleep exactly.
+-- heartbeat deadline, a task's retry time or scheduled start, a schedule's
+-- next slot), in ms, capped at p_cap_ms; lets it sleep exactly.
 CREATE OR REPLACE FUNCTION tr_next_due_ms(p_cap_ms integer) RETURNS integer
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -311,6 +311,8 @@ BEGIN
         (SELECT ceil(extract(epoch FROM (min(deadline_at) - now())) * 1000)::integer
          FROM tasks WHERE status = 'Running'),
         (SELECT ceil(extract(epoch FROM (min(not_before) - now())) * 1000)::integer
-         FROM tasks WHERE status = 'Pending' AND not_before IS NOT NULL)));
+         FROM tasks WHERE status = 'Pending' AND not_before IS NOT NULL),
+        (SELECT ceil(extract(epoch FROM (min(next_fire_at) - now())) * 1000)::integer
+         FROM schedules WHERE NOT paused)));
 END
 $$;

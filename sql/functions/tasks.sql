@@ -128,7 +128,7 @@ BEGIN
 
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
                        metadata, rules, open_parents, expected_count, max_retries,
-                       retry_backoff, fair_by, lane)
+                       retry_backoff, fair_by, lane, scheduled_at, not_before)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
@@ -143,6 +143,10 @@ BEGIN
                                  CASE WHEN jsonb_typeof(e -> 'metadata') = 'object'
                                       THEN e -> 'metadata' END,
                                  nullif(e -> 'fair_by', 'null')) END
+           (e ->> 'scheduled_at')::timestamptz,
+           -- Not startable before its scheduled start (tr_release_due).
+           CASE WHEN (e ->> 'scheduled_at')::timestamptz > now()
+                THEN (e ->> 'scheduled_at')::timestamptz END
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
     ORDER BY n;

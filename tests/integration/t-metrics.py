@@ -276,7 +276,9 @@ def step_exposition(rx):
         if typ != "histogram":
             continue
         counts = s.series(fam + "_count")
-        check(counts or fam in ("taskrunner_webhook_duration_seconds",),
+        # (firing delays need a schedule that fired: t-schedules checks them)
+        check(counts or fam in ("taskrunner_webhook_duration_seconds",
+                                "taskrunner_schedule_firing_delay_seconds"),
               f"histogram {fam} has no series after a workload")
         for labels, count in counts.items():
             buckets = sorted(((float(dict(lab)["le"]), v)

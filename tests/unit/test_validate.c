@@ -988,15 +988,15 @@ static void test_names(void)
                              "2026-11-26T10:00:00.123456789Z", "2026-11-26t10:00:00z",
                              "2026-11-26T10:00:00+01:00", "2026-11-26T10:00:00.5-05:30"};
     for (size_t i = 0; i < sizeof good_ts / sizeof *good_ts; i++)
-        CHECK(validate_is_timestamp(good_ts[i]));
+        CHECK(validate_is_rfc3339(good_ts[i]));
     const char *bad_ts[] = {"", "2026-11-26", "2026-11-26T10:00:00", "2026-11-26 10:00:00Z",
                             "2026-13-26T10:00:00Z", "2026-11-26T24:00:00Z",
                             "2026-11-26T10:00:00.Z", "2026-11-26T10:00:00.1234567890Z",
                             "2026-11-26T10:00:00+0100", "2026-11-26T10:00:00Zx",
                             "yesterday"};
     for (size_t i = 0; i < sizeof bad_ts / sizeof *bad_ts; i++)
-        CHECK(!validate_is_timestamp(bad_ts[i]));
-    CHECK(!validate_is_timestamp(NULL));
+        CHECK(!validate_is_rfc3339(bad_ts[i]));
+    CHECK(!validate_is_rfc3339(NULL));
 }
 
 /* ------------------------------------------------------------------------ */
