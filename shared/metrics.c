@@ -97,6 +97,9 @@ static const struct metrics_family catalog[] = {
      "seconds.",
      BUCKETS(loop)},
     {"taskrunner_tasks", METRICS_GAUGE, "status", "Tasks by current status.", NO_BUCKETS},
+    {"taskrunner_webhook_targets_unavailable", METRICS_GAUGE, NULL,
+     "Webhook targets (scheme, host, port) a worker's circuit breaker holds back now.",
+     NO_BUCKETS},
 };
 
 const struct metrics_family *metrics_catalog(size_t *n)
