@@ -113,18 +113,10 @@ def step_per_host_cap(rx):
     kind = new_kind("t-targets-cap")
     with Counting(0.3) as slow:
         create_many(tasks_to(slow.url("/slow"), 100, kind))
-        most_claimed = 0
-
-        def all_called():
-            nonlocal most_claimed
-            most_claimed = max(most_claimed, count_status(kind, "Claimed"))
-            return len(slow.received("/slow")) >= 100
-        wait_for(all_called, 30, "100 calls to the slow target")
-        print(f"   most concurrent calls seen: {slow.most}; most tasks Claimed: {most_claimed}")
+        wait_for(lambda: len(slow.received("/slow")) >= 100, 30, "100 calls to the slow target")
+        print(f"   most concurrent calls seen: {slow.most}")
         check(slow.most <= CAP, f"{slow.most} concurrent calls to one target, cap {CAP}")
         check(slow.most >= CAP // 2, f"only {slow.most} concurrent calls: the cap is not used")
-        check(most_claimed <= 2 * CAP,
-              f"{most_claimed} tasks Claimed for one target: more than it can call soon")
 
 
 def step_hanging_target(rx):
@@ -136,8 +128,12 @@ def step_hanging_target(rx):
         time.sleep(0.3)
         check(len(hang.conns) <= CAP,
               f"{len(hang.conns)} connections to the hanging target, cap {CAP}")
+        # Claimed: the calls in flight and as many waiting in the worker; the
+        # others went back to Pending (a claim's extra tasks are Claimed for
+        # the moment it takes to hand them back).
+        wait_for(lambda: count_status(kind, "Claimed") <= 2 * CAP, 5,
+                 f"at most {2 * CAP} tasks Claimed behind the hanging target")
         claimed = count_status(kind, "Claimed")
-        check(claimed <= 2 * CAP, f"{claimed} tasks Claimed behind the hanging target")
         t0 = time.monotonic()
         m, _ = create_map([task("ok", kind=kind + "-ok", on_start=webhook(healthy.url("/ok")))])
         healthy.wait_calls("/ok", 1, timeout=5, what="the healthy target's call")
