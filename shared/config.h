@@ -35,6 +35,10 @@ struct config {
     int retry_cap_ms;
     int shutdown_grace_ms;  /* how long calls in flight may finish on SIGTERM */
     int claim_batch;        /* most tasks claimed per round trip */
+    int max_inflight_per_host;   /* calls in flight at once to one target */
+    int breaker_failures;        /* consecutive failures that hold a target back */
+    int breaker_cooldown_ms;     /* first cool-down of a held-back target */
+    int breaker_cooldown_max_ms; /* longest cool-down */
     char *webhook_secret;   /* signs outgoing calls; empty: unsigned */
     /* metrics */
     int metrics_max_kinds;  /* kind label values GET /metrics names (responder) */

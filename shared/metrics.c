@@ -107,6 +107,9 @@ static const struct metrics_family catalog[] = {
      "Delay from a schedule's slot to the creation of its batch, in seconds.",
      BUCKETS(schedule)},
     {"taskrunner_tasks", METRICS_GAUGE, "status", "Tasks by current status.", NO_BUCKETS},
+    {"taskrunner_webhook_targets_unavailable", METRICS_GAUGE, NULL,
+     "Webhook targets (scheme, host, port) a worker's circuit breaker holds back now.",
+     NO_BUCKETS},
 };
 
 const struct metrics_family *metrics_catalog(size_t *n)

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "call_request.h"
 #include "ssrf.h"
+#include "targets.h"
 #include "util.h"
 
 struct transfer;
@@ -48,6 +49,7 @@ struct transfer {
     bool too_large;
     long long delivery_id;
     char task_id[40], trigger[12]; /* for the report: logs and metrics */
+    char target[TARGET_MAX];    /* for the report: its target's breaker */
     bool is_start;
     int attempts;
     long long started_ms;
@@ -154,11 +156,35 @@ static void set_method(struct transfer *t)
         curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, "");
 }
 
-int deliver_start(struct deliver *d, const struct call *c, const char **error)
+static void request_settings(const struct deliver *d, struct call_request_settings *s)
+{
+    s->public_url = d->cfg->public_url;
+    s->callback_secret = d->callback_tokens ? d->cfg->callback_secret : NULL;
+    s->webhook_secret = d->cfg->webhook_secret;
+}
+
+int deliver_target(struct deliver *d, const struct call *c, char *target, size_t n,
+                   const char **error)
+{
+    struct call_request req;
+    struct call_request_settings settings;
+    request_settings(d, &settings);
+    int rc = call_request_build(&settings, c, (long long)time(NULL), &req, error);
+    if (rc == 0 && targets_of_url(req.url, target, n) < 0) {
+        *error = "the URL names no target";
+        rc = -1;
+    }
+    call_request_cleanup(&req);
+    return rc;
+}
+
+int deliver_start(struct deliver *d, const struct call *c, const char *target,
+                  const char **error)
 {
     const struct config *cfg = d->cfg;
     struct transfer *t = xcalloc(1, sizeof *t);
     t->owner = d;
+    snprintf(t->target, sizeof t->target, "%s", target);
     strbuf_init(&t->response);
     t->delivery_id = c->delivery_id;
     snprintf(t->task_id, sizeof t->task_id, "%s", c->task_id);
@@ -167,10 +193,8 @@ int deliver_start(struct deliver *d, const struct call *c, const char **error)
     t->keep_response = t->is_start;
     t->attempts = c->attempts;
     t->started_ms = util_mono_ms();
-    struct call_request_settings settings = {
-        .public_url = cfg->public_url,
-        .callback_secret = d->callback_tokens ? cfg->callback_secret : NULL,
-        .webhook_secret = cfg->webhook_secret};
+    struct call_request_settings settings;
+    request_settings(d, &settings);
     if (call_request_build(&settings, c, (long long)time(NULL), &t->req, error) < 0) {
         transfer_free(t);
         return -1;
@@ -238,6 +262,7 @@ static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_d
     char error[256];
     struct call_result res = {.delivery_id = t->delivery_id, .is_start = t->is_start,
                               .task_id = t->task_id, .trigger = t->trigger,
+                              .target = t->target,
                               .attempts = t->attempts,
                               .elapsed_ms = util_mono_ms() - t->started_ms};
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);

@@ -20,6 +20,7 @@ struct call_result {
     long long delivery_id;
     const char *task_id; /* (valid during the callback) */
     const char *trigger; /* "Start", "End" or "Cancel" (valid during the callback) */
+    const char *target;  /* "scheme://host:port" (valid during the callback) */
     long http_status;    /* the answer's status, 0 when none came */
     bool is_start;
     bool ok;            /* answered 2xx */
@@ -38,9 +39,16 @@ typedef void (*deliver_done_fn)(void *ctx, const struct call_result *res);
 struct deliver *deliver_new(const struct config *cfg);
 void deliver_free(struct deliver *d);
 
-/* Starts the call c (whose contents are copied). Returns -1 when it cannot
+/* Writes the target of call c (worker/targets.h: scheme, host and port of
+ * its URL, templates filled) into target. Returns -1 when the call cannot
  * even be made (its URL is unusable), with *error set to a static reason. */
-int deliver_start(struct deliver *d, const struct call *c, const char **error) WARN_UNUSED;
+int deliver_target(struct deliver *d, const struct call *c, char *target, size_t n,
+                   const char **error) WARN_UNUSED;
+/* Starts the call c to target (whose contents are copied). Returns -1 when
+ * it cannot even be made (its URL is unusable), with *error set to a static
+ * reason. */
+int deliver_start(struct deliver *d, const struct call *c, const char *target,
+                  const char **error) WARN_UNUSED;
 int deliver_inflight(const struct deliver *d);
 /* Waits for transfer activity or one of the extra descriptors, at most
  * timeout_ms (curl_multi_poll). */

@@ -13,6 +13,14 @@
  * taskrunner_worker_loop_duration_seconds (the time spent working, not
  * waiting); they are added to the totals in the database every
  * TASKRUNNER_METRICS_FLUSH_MS and once more on the way out.
+ *
+ * Outbound isolation (worker/targets.h): every call is first admitted by
+ * its target. One beyond TASKRUNNER_MAX_INFLIGHT_PER_HOST waits in a short
+ * queue of its target here, or is handed back to the database when that is
+ * full; one whose target is held back by the breaker is handed back to wait
+ * for the cool-down (a start call's task Pending again, with the
+ * target_unavailable blocker). The breaker's state is shared through the
+ * table held_targets, read every SYNC_EVERY_MS.
  */
 #include "loop.h"
 
@@ -31,6 +39,7 @@
 #include "queries.h"
 #include "schedules.h"
 #include "start_answer.h"
+#include "targets.h"
 #include "url.h"
 
 enum {
@@ -41,6 +50,9 @@ enum {
     LEASE_MARGIN_MS = 30000, /* a lease outlives the longest call by this */
     DUE_RECHECK_MS = 100,    /* after a notification, the next due time is read again
                                 within this (a new schedule, a task's scheduled start) */
+    SYNC_EVERY_MS = 250,     /* how soon a target another worker holds back is known */
+    RESUME_RELEASE = 10000,  /* calls a resumed target releases at once (the rest: their wait) */
+    RELEASE_PER_PASS = 64,   /* targets whose waiting calls are released per pass */
 };
 
 struct worker {
@@ -53,10 +65,12 @@ struct worker {
     bool due_stale;          /* a notification came: the next due time may be sooner */
     bool stopping;
     bool handing_back;       /* shutdown: failed calls go back to the queue at once */
-    long long next_expire_ms, next_recover_ms, next_poll_ms, next_flush_ms;
+    long long next_expire_ms, next_recover_ms, next_poll_ms, next_flush_ms, next_sync_ms;
     long long due_read_ms;   /* when the next due time was last read */
     struct metrics *metrics; /* this worker's counts not yet in the totals */
     struct queries_outcomes outcomes; /* finished calls not yet recorded */
+    struct queries_outcomes waits;    /* calls handed back, not yet recorded */
+    struct targets *targets;          /* per-target places and breakers */
 };
 
 /* A monotonic clock in microseconds, for the loop's own timing. */
@@ -116,9 +130,45 @@ static void read_start_answer(const struct worker *w, const struct call_result *
     }
 }
 
+/* Tells the breaker of res's target how the call went; records and logs
+ * a target held back or resumed. */
+static void judge_target(struct worker *w, const struct call_result *res)
+{
+    /* A failure of the target: no answer (refused, timeout) or a 5xx. An
+     * address the SSRF check refused and an aborted call say nothing. */
+    bool neutral = w->handing_back || (!res->ok && !res->retryable);
+    bool failed = !res->ok && (res->http_status == 0 || res->http_status >= 500);
+    int cooldown = 0, failures = 0, n = 0;
+    switch (targets_done(w->targets, res->target, failed, neutral, util_mono_ms(), &cooldown,
+                         &failures)) {
+    case TARGET_OPENED:
+        log_warn("target %s held back for %d ms after %d consecutive failed calls (last: %s)",
+                 res->target, cooldown, failures, res->error ? res->error : "?");
+        if (queries_target_hold(&w->db, res->target, cooldown, failures) < 0)
+            log_warn("target %s is held back by this worker only", res->target);
+        break;
+    case TARGET_REHELD:
+        log_warn("target %s: probe call failed (%s); held back for %d ms more", res->target,
+                 res->error ? res->error : "?", cooldown);
+        if (queries_target_hold(&w->db, res->target, cooldown, 1) < 0)
+            log_warn("target %s is held back by this worker only", res->target);
+        break;
+    case TARGET_RESUMED:
+        if (queries_target_resume(&w->db, res->target, RESUME_RELEASE, &n) < 0)
+            log_warn("target %s resumed here; the others learn it when it answers them",
+                     res->target);
+        log_info("target %s resumed: probe call answered %ld; %d waiting calls released",
+                 res->target, res->http_status, n);
+        break;
+    case TARGET_NONE:
+        break;
+    }
+}
+
 static void on_call_done(void *ctx, const struct call_result *res)
 {
     struct worker *w = ctx;
+    judge_target(w, res);
     struct queries_attempt attempt = {.http_status = res->http_status,
                                     .duration_ms = res->elapsed_ms};
     log_set_context("delivery=%lld task=%s", res->delivery_id, res->task_id);
@@ -150,27 +200,135 @@ static void on_call_done(void *ctx, const struct call_result *res)
     w->work_hint = true; /* capacity freed, or a retry was queued */
 }
 
+static int lease_ms(const struct worker *w)
+{
+    return w->cfg->webhook_timeout_ms + LEASE_MARGIN_MS;
+}
+
+/* Hands call c back to wait for target in the database. */
+static void hand_back(struct worker *w, const struct call *c, const char *target, bool held)
+{
+    int ms = targets_wait_ms(w->targets, target, held, util_mono_ms());
+    log_debug("call %lld waits for %s (%s) %d ms", c->delivery_id, target,
+              held ? "held back" : "busy", ms);
+    queries_wait_add(&w->waits, c->delivery_id, target, ms);
+    if (!held)
+        targets_parked(w->targets, target, 1);
+}
+
+/* Makes call c, queues it for its target, or hands it back (worker/targets.h);
+ * a call that cannot be made fails for good. c is left empty when queued. */
+static void dispatch(struct worker *w, struct call *c, const char *known_target)
+{
+    char target[TARGET_MAX];
+    const char *error = "stored action is unreadable";
+    struct queries_attempt none = {0};
+    bool granted = false;
+    if (known_target)
+        snprintf(target, sizeof target, "%s", known_target);
+    else if (deliver_target(w->deliver, c, target, sizeof target, &error) < 0)
+        goto cannot;
+    enum target_verdict v = targets_admit(w->targets, target, util_mono_ms());
+    if (v == TARGET_PROBE) {
+        if (queries_target_try_probe(&w->db, target, lease_ms(w), &granted) == 0 && granted) {
+            targets_probe_granted(w->targets, target);
+            log_info("target %s: probe call %lld", target, c->delivery_id);
+            v = TARGET_GO;
+        } else {
+            targets_probe_refused(w->targets, target, util_mono_ms());
+            v = TARGET_HELD;
+        }
+    }
+    switch (v) {
+    case TARGET_GO:
+        if (deliver_start(w->deliver, c, target, &error) == 0)
+            return;
+        {
+            int cd, f;
+            (void)targets_done(w->targets, target, false, true, util_mono_ms(), &cd, &f);
+        }
+        goto cannot;
+    case TARGET_QUEUE:
+        targets_queue(w->targets, target, c);
+        return;
+    case TARGET_PARK:
+    case TARGET_HELD:
+    case TARGET_PROBE:
+        hand_back(w, c, target, v != TARGET_PARK);
+        return;
+    }
+cannot:
+    log_warn("call %lld cannot be made: %s", c->delivery_id, error);
+    queries_outcome_failed(&w->outcomes, c->delivery_id, error, -1, &none);
+}
+
 /* Starts every call of res; a call that cannot be made fails for good. */
 static void start_calls(struct worker *w, PGresult *res)
 {
     for (int i = 0; i < PQntuples(res); i++) {
         struct call c;
-        const char *error = "stored action is unreadable";
         struct queries_attempt none = {0};
         int rc = call_from_row(&c, res, i);
         log_set_context("delivery=%lld task=%s", c.delivery_id, c.task_id);
-        if (rc < 0 || deliver_start(w->deliver, &c, &error) < 0) {
-            log_warn("call %lld cannot be made: %s", c.delivery_id, error);
-            queries_outcome_failed(&w->outcomes, c.delivery_id, error, -1, &none);
+        if (rc < 0) {
+            log_warn("call %lld cannot be made: stored action is unreadable", c.delivery_id);
+            queries_outcome_failed(&w->outcomes, c.delivery_id, "stored action is unreadable",
+                                   -1, &none);
+        } else {
+            dispatch(w, &c, NULL);
         }
         log_set_context(NULL);
         call_cleanup(&c);
     }
 }
 
-static int lease_ms(const struct worker *w)
+/* Starts the queued calls whose target has a free place (or hands back
+ * those of a target held back meanwhile), within the global cap. */
+static void start_queued(struct worker *w)
 {
-    return w->cfg->webhook_timeout_ms + LEASE_MARGIN_MS;
+    char target[TARGET_MAX];
+    struct call c;
+    for (int i = 0; i < 100000 && deliver_inflight(w->deliver) < w->cfg->max_inflight; i++) {
+        if (!targets_next_ready(w->targets, &c, target, sizeof target))
+            break;
+        log_set_context("delivery=%lld task=%s", c.delivery_id, c.task_id);
+        dispatch(w, &c, target);
+        log_set_context(NULL);
+        call_cleanup(&c);
+    }
+}
+
+/* Releases calls waiting in the database for a target that has room here
+ * again, and one call of a held target whose cool-down is over (the
+ * probe). */
+static void release_waiting(struct worker *w)
+{
+    char target[TARGET_MAX];
+    int limit, n;
+    targets_release_begin(w->targets);
+    for (int i = 0; i < RELEASE_PER_PASS; i++) {
+        if (!targets_next_release(w->targets, util_mono_ms(), target, sizeof target, &limit))
+            break;
+        if (queries_target_release(&w->db, target, limit, &n) < 0)
+            break;
+        targets_released(w->targets, target, limit, n);
+        if (n > 0)
+            w->work_hint = true;
+    }
+}
+
+/* Reads the targets held back by any worker. */
+static void sync_targets(struct worker *w, long long now)
+{
+    PGresult *res;
+    if (queries_held_targets(&w->db, &res) < 0)
+        return;
+    targets_sync_begin(w->targets);
+    for (int i = 0; i < PQntuples(res); i++)
+        targets_sync_held(w->targets, PQgetvalue(res, i, 0), atoi(PQgetvalue(res, i, 1)),
+                          atoi(PQgetvalue(res, i, 2)), now);
+    targets_sync_end(w->targets);
+    PQclear(res);
 }
 
 /* Takes runnable tasks and due deliveries up to the free capacity. */
@@ -178,6 +336,7 @@ static void take_work(struct worker *w)
 {
     w->work_hint = false;
     PGresult *res;
+    release_waiting(w);
     int room = w->cfg->max_inflight - deliver_inflight(w->deliver);
     int want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
     if (want > 0 && queries_claim(&w->db, w->owner, want, lease_ms(w), &res) == 0) {
@@ -189,6 +348,8 @@ static void take_work(struct worker *w)
         start_calls(w, res);
         PQclear(res);
         deliver_progress(w->deliver); /* on their way before the next query */
+        if (queries_waits_flush(&w->db, &w->waits) < 0)
+            log_warn("could not hand back calls waiting for their target");
     }
     room = w->cfg->max_inflight - deliver_inflight(w->deliver);
     want = room < w->cfg->claim_batch ? room : w->cfg->claim_batch;
@@ -222,6 +383,10 @@ static void run_timers(struct worker *w, long long now)
     }
     if (w->due_stale && now >= w->due_read_ms + DUE_RECHECK_MS)
         w->next_poll_ms = now;
+    if (now >= w->next_sync_ms) {
+        w->next_sync_ms = now + SYNC_EVERY_MS;
+        sync_targets(w, now);
+    }
     if (now >= w->next_poll_ms) {
         bool again = false;
         w->work_hint = true;
@@ -279,6 +444,17 @@ static void flush_metrics(struct worker *w, long long now)
         log_debug("worker metrics stay in memory until the database answers");
 }
 
+/* Shutdown: the calls queued for their target go back to the queue now. */
+static void hand_back_queued(struct worker *w)
+{
+    char target[TARGET_MAX];
+    struct call c;
+    for (int i = 0; i < 100000 && targets_next_any(w->targets, &c, target, sizeof target); i++) {
+        queries_wait_add(&w->waits, c.delivery_id, target, 0);
+        call_cleanup(&c);
+    }
+}
+
 static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
 {
     long long busy_from = mono_us();
@@ -305,8 +481,9 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
     if (db_up)
         drain_notifications(w);
     long long wake = w->stopping ? stop_deadline
-                                 : min_ll(min_ll(w->next_expire_ms, w->next_recover_ms),
-                                          min_ll(w->next_poll_ms, w->next_flush_ms));
+                                 : min_ll(min_ll(min_ll(w->next_expire_ms, w->next_recover_ms),
+                                                 min_ll(w->next_poll_ms, w->next_flush_ms)),
+                                          w->next_sync_ms);
     /* Database down: the timers (all database work) wait for it, and it is
      * tried again after a pause, not in a busy loop. */
     if (!db_up)
@@ -330,6 +507,12 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
     deliver_collect(w->deliver, on_call_done, w);
     if (queries_outcomes_flush(&w->db, &w->outcomes) < 0)
         log_warn("could not record the outcomes of finished calls");
+    if (w->stopping)
+        hand_back_queued(w);
+    else
+        start_queued(w);
+    if (queries_waits_flush(&w->db, &w->waits) < 0)
+        log_warn("could not hand back calls waiting for their target");
     busy_us += mono_us() - busy_from;
     metrics_observe(w->metrics, METRIC_LOOP_DURATION, NULL, metrics_loop_buckets,
                     metrics_loop_buckets_n, (double)busy_us / 1e6);
@@ -340,6 +523,7 @@ int loop_run(const struct config *cfg, int signal_fd)
     struct worker w = {.cfg = cfg};
     queries_init(&w.db, cfg->database_url);
     w.deliver = deliver_new(cfg);
+    w.targets = targets_new(cfg);
     w.metrics = metrics_new();
     long long stop_deadline = 0;
     while (!w.stopping || deliver_inflight(w.deliver) > 0) {
@@ -357,9 +541,14 @@ int loop_run(const struct config *cfg, int signal_fd)
         if (queries_outcomes_flush(&w.db, &w.outcomes) < 0)
             log_warn("could not hand back the calls in flight; their leases will");
     }
+    hand_back_queued(&w);
+    if (queries_waits_flush(&w.db, &w.waits) < 0)
+        log_warn("could not hand back the calls waiting for their target; their leases will");
     flush_metrics(&w, -1);
     metrics_free(w.metrics);
     queries_outcomes_cleanup(&w.outcomes);
+    queries_outcomes_cleanup(&w.waits);
+    targets_free(w.targets);
     deliver_free(w.deliver);
     db_cleanup(&w.db);
     log_info("worker stopped");

@@ -40,6 +40,13 @@ static const char SQL_DUE_SCHEDULES[] =
 static const char SQL_FIRE_SCHEDULE[] =
     "SELECT outcome, delay_ms, more FROM tr_fire_schedule($1::uuid, $2::timestamptz, $3::uuid,"
     " $4::jsonb, $5::jsonb)";
+static const char SQL_CALLS_WAIT[] = "SELECT tr_calls_wait($1::jsonb)";
+static const char SQL_TARGET_HOLD[] =
+    "SELECT tr_target_hold($1::text, $2::integer, $3::integer)";
+static const char SQL_TARGET_PROBE[] = "SELECT tr_target_try_probe($1::text, $2::integer)";
+static const char SQL_TARGET_RESUME[] = "SELECT tr_target_resume($1::text, $2::integer)";
+static const char SQL_TARGET_RELEASE[] = "SELECT tr_target_release($1::text, $2::integer)";
+static const char SQL_HELD_TARGETS[] = "SELECT * FROM tr_held_targets()";
 
 /* Runs a query and logs why it failed; the worker only needs to know that. */
 static int queries_query(struct db *db, const char *what, const char *sql, int n,
@@ -213,4 +220,82 @@ int queries_fire_schedule(struct db *db, const char *id, const char *slot, const
 {
     const char *params[] = {id, slot, batch_id, tasks, problems};
     return queries_query(db, "fire schedule", SQL_FIRE_SCHEDULE, 5, params, res);
+}
+
+void queries_wait_add(struct queries_outcomes *o, long long delivery_id, const char *target,
+                      int wait_ms)
+{
+    if (!o->list)
+        o->list = json_object_new_array();
+    json_object *x = json_object_new_object();
+    json_object_object_add(x, "id", json_object_new_int64(delivery_id));
+    json_object_object_add(x, "target", json_object_new_string(target));
+    json_object_object_add(x, "ms", json_object_new_int(wait_ms));
+    json_object_array_add(o->list, x);
+    o->n++;
+}
+
+int queries_waits_flush(struct db *db, struct queries_outcomes *o)
+{
+    if (o->n == 0)
+        return 0;
+    const char *params[] = {json_object_to_json_string_ext(o->list, JSON_C_TO_STRING_PLAIN)};
+    PGresult *res;
+    int rc = queries_query(db, "hand back calls", SQL_CALLS_WAIT, 1, params, &res);
+    if (rc == 0)
+        PQclear(res);
+    else
+        log_warn("%d calls not handed back; they are made again when their lease ends", o->n);
+    queries_outcomes_cleanup(o);
+    return rc;
+}
+
+int queries_target_hold(struct db *db, const char *target, int cooldown_ms, int failures)
+{
+    char c[16], f[16];
+    snprintf(c, sizeof c, "%d", cooldown_ms);
+    snprintf(f, sizeof f, "%d", failures);
+    const char *params[] = {target, c, f};
+    PGresult *res;
+    if (queries_query(db, "hold target", SQL_TARGET_HOLD, 3, params, &res) < 0)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int queries_target_try_probe(struct db *db, const char *target, int ms, bool *granted)
+{
+    char m[16];
+    snprintf(m, sizeof m, "%d", ms);
+    const char *params[] = {target, m};
+    PGresult *res;
+    if (queries_query(db, "probe target", SQL_TARGET_PROBE, 2, params, &res) < 0)
+        return -1;
+    *granted = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return 0;
+}
+
+static int target_count(struct db *db, const char *what, const char *sql, const char *target,
+                        int limit, int *n)
+{
+    char l[16];
+    snprintf(l, sizeof l, "%d", limit);
+    const char *params[] = {target, l};
+    return queries_int_query(db, what, sql, 2, params, n);
+}
+
+int queries_target_resume(struct db *db, const char *target, int limit, int *n)
+{
+    return target_count(db, "resume target", SQL_TARGET_RESUME, target, limit, n);
+}
+
+int queries_target_release(struct db *db, const char *target, int limit, int *n)
+{
+    return target_count(db, "release target", SQL_TARGET_RELEASE, target, limit, n);
+}
+
+int queries_held_targets(struct db *db, PGresult **res)
+{
+    return queries_query(db, "held targets", SQL_HELD_TARGETS, 0, NULL, res);
 }

@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 #include "db.h"
 #include "util.h"
@@ -53,6 +54,25 @@ void queries_outcome_failed(struct queries_outcomes *o, long long delivery_id, c
  * reached they are dropped: the calls are made again once their lease ends
  * (delivery is at least once). */
 int queries_outcomes_flush(struct db *db, struct queries_outcomes *o) WARN_UNUSED;
+
+/* Calls taken but not made now (outbound isolation, worker/targets.h),
+ * handed back together: each waits wait_ms for target in the database
+ * (tr_calls_wait). Gathered in a struct queries_outcomes of their own. */
+void queries_wait_add(struct queries_outcomes *o, long long delivery_id, const char *target,
+                      int wait_ms);
+int queries_waits_flush(struct db *db, struct queries_outcomes *o) WARN_UNUSED;
+/* The breaker of target opened, or a probe failed: held back cooldown_ms. */
+int queries_target_hold(struct db *db, const char *target, int cooldown_ms,
+                        int failures) WARN_UNUSED;
+/* Whether this worker may make the probe of held target (for ms). */
+int queries_target_try_probe(struct db *db, const char *target, int ms,
+                             bool *granted) WARN_UNUSED;
+/* target resumed (a probe succeeded): *n calls waiting for it released. */
+int queries_target_resume(struct db *db, const char *target, int limit, int *n) WARN_UNUSED;
+/* Up to limit calls waiting for target released; *n how many. */
+int queries_target_release(struct db *db, const char *target, int limit, int *n) WARN_UNUSED;
+/* The held targets: *res rows (target, wait_ms, cooldown_ms). */
+int queries_held_targets(struct db *db, PGresult **res) WARN_UNUSED;
 
 /* Fails Running tasks whose heartbeat timed out; *n how many. */
 int queries_expire(struct db *db, int limit, int *n) WARN_UNUSED;

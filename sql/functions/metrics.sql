@@ -89,7 +89,8 @@ END
 $$;
 
 -- The totals of GET /metrics: every counter summed over its shards and the
--- deltas not yet folded, and the gauge taskrunner_tasks{status}. Histogram
+-- deltas not yet folded, the gauge taskrunner_tasks{status} and the gauge
+-- taskrunner_webhook_targets_unavailable. Histogram
 -- buckets come in the order of their bounds.
 --
 -- The "kind" label is bounded here, at scrape time: the counters keep every
@@ -145,6 +146,9 @@ LANGUAGE sql STABLE AS $$
         SELECT 'taskrunner_tasks', jsonb_build_object('status', st.status),
                (SELECT count(*) FROM tasks t WHERE t.status = st.status)
         FROM unnest(enum_range(NULL::task_status)) AS st (status)
+        UNION ALL  -- webhook targets held back by a circuit breaker now
+        SELECT 'taskrunner_webhook_targets_unavailable', '{}',
+               (SELECT count(*) FROM held_targets)
     )
     SELECT x.name, x.labels::text, x.value
     FROM samples x

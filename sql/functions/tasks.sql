@@ -445,7 +445,8 @@ $$;
 -- Paused task, the pause, the rules that are full for a Pending task (the
 -- worker's decision, tr_rules_check: a full lane is the only thing the
 -- claim passes over, so a Pending task with none is started by the next
--- claim), a start time in the future, and
+-- claim), a start time in the future, an on_start target held back by the
+-- worker's circuit breaker (target_unavailable), and
 -- a start call waiting for its retry. Running and terminal tasks have none.
 -- No lock is taken: it is what the worker would decide now.
 CREATE OR REPLACE FUNCTION tr_task_blockers(p_id uuid, OUT code integer, OUT body text)
@@ -479,7 +480,12 @@ BEGIN
                                                     'max', c.max))
                 FROM tr_rules_check(t, false) c), '[]');
         END IF;
-        IF t.status = 'Pending' AND t.retry_at > now() THEN
+        IF t.status = 'Pending' AND t.wait_target IS NOT NULL AND t.not_before IS NOT NULL
+           AND EXISTS (SELECT 1 FROM held_targets h WHERE h.target = t.wait_target) THEN
+            -- Its on_start target is held back (API.md, "Outbound isolation").
+            v := v || jsonb_build_array(jsonb_build_object('type', 'target_unavailable',
+                                                           'target', t.wait_target));
+        ELSIF t.status = 'Pending' AND t.retry_at > now() THEN
             -- Waiting for its next attempt (a retry).
             v := v || jsonb_build_array(jsonb_build_object('type', 'retry_backoff',
                                                            'at', tr_ts(t.retry_at)));
