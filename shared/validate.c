@@ -1022,7 +1022,7 @@ bool validate_is_rfc3339(const char *s)
 {
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, mo, d, h, mi, sec, oh, om;
-    size_t n = strlen(s);
+    size_t n = s ? strlen(s) : 0;
     if (n < 20 || !val_digits(s, 4, &y) || s[4] != '-' || !val_digits(s + 5, 2, &mo) ||
         s[7] != '-' || !val_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
         !val_digits(s + 11, 2, &h) || s[13] != ':' || !val_digits(s + 14, 2, &mi) ||

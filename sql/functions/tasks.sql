@@ -142,7 +142,7 @@ BEGIN
                 THEN tr_lane_key((e ->> 'priority')::integer, coalesce(e -> 'rules', '[]'),
                                  CASE WHEN jsonb_typeof(e -> 'metadata') = 'object'
                                       THEN e -> 'metadata' END,
-                                 nullif(e -> 'fair_by', 'null')) END
+                                 nullif(e -> 'fair_by', 'null')) END,
            (e ->> 'scheduled_at')::timestamptz,
            -- Not startable before its scheduled start (tr_release_due).
            CASE WHEN (e ->> 'scheduled_at')::timestamptz > now()
