@@ -131,3 +131,6 @@ window.addEventListener("hashchange", render);
 buildNav();
 renderTokenArea();
 render();
+// The DAG layout engine starts in its worker once the first page is up, so
+// that a batch page draws without waiting for it (pages/dag/layout.js).
+setTimeout(() => import("./pages/dag/layout.js").then((m) => m.warmUp()), 300);

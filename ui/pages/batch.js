@@ -80,6 +80,7 @@ export default {
     warmUp();
     const [info, dag] = await Promise.all([api("GET", `/batches/${id}`), api("GET", `/batches/${id}/dag`)]);
     if (!ctx.isCurrent()) return;
+    const fetchedMs = Math.round(performance.now() - t0);
     const parentsOf = new Map();
     for (const l of dag.links) parentsOf.set(l.child_id, (parentsOf.get(l.child_id) || 0) + 1);
 
@@ -142,8 +143,10 @@ export default {
     let structure = structureOf(dag);
     const draw = async (d) => {
       body.replaceChildren(h("p", { class: "muted" }, `Laying out ${d.tasks.length} tasks…`));
+      const tl = performance.now();
       const layout = await layoutDag(d);
       if (!ctx.isCurrent()) return;
+      body.dataset.layoutMs = String(Math.round(performance.now() - tl));
       graph = new GraphView(layout, d.tasks);
       const zoomBar = h("div", { class: "zoom" },
         h("button", { type: "button", on: { click: () => graph.fit(scroller) } }, "Fit"),
@@ -154,6 +157,7 @@ export default {
       body.replaceChildren(zoomBar, scroller, legend());
       graph.zoom(1);
       if (layout.width > scroller.clientWidth) graph.fit(scroller);
+      body.dataset.fetchMs = String(fetchedMs);
       body.dataset.drawMs = String(Math.round(performance.now() - t0));
       body.dataset.tasks = String(d.tasks.length);
     };

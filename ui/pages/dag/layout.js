@@ -2,16 +2,27 @@
 // vendor/elkjs), in a Web Worker so the page stays responsive while it
 // works. One worker for the page's lifetime, started on first use.
 //
-// Options chosen by measurement on 1,000-task batches (see README, "Web
-// UI"): thoroughness 1 (fewer crossing-minimisation sweeps) and polyline
-// edges keep a dense 1,000-task DAG under 2 s; node placement is ELK's
-// default (Brandes-Köpf) up to PRECISE_MAX nodes and "SIMPLE" above.
+// Options chosen by measurement on 1,000-task batches in headless Chromium
+// on a busy 2-core machine (README, "Web UI"): thoroughness 1 (fewer
+// crossing-minimisation sweeps) and polyline edges for every graph; up to
+// PRECISE_MAX nodes ELK's full layered layout (Brandes-Köpf placement).
+// Above it, nodes keep their creation order within a layer (no crossing
+// minimisation, which is most of the time on big DAGs: 2-3 s for 1,000
+// dense tasks when the machine is loaded, 0.7-0.9 s without) and simple
+// placement: batches are usually created in a meaningful order (a pipeline
+// after another), which that order keeps readable.
 
 import "../../vendor/elkjs/elk-api.js";
 
 export const NODE_W = 180;
 export const NODE_H = 34;
 const PRECISE_MAX = 300;
+const PRECISE = { "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF" };
+const FAST = {
+  "elk.layered.nodePlacement.strategy": "SIMPLE",
+  "elk.layered.crossingMinimization.strategy": "NONE",
+  "elk.separateConnectedComponents": "false",
+};
 
 let elk = null;
 function engine() {
@@ -22,9 +33,17 @@ function engine() {
   return elk;
 }
 
-// Starts the worker now (it parses ~1.6 MB), e.g. while the DAG is fetched.
+// Starts the worker now and lays out a small graph in it, so that the
+// first real layout finds ELK parsed (~1.6 MB) and its layered code
+// compiled: the shell calls it once the first page is shown.
+let warm = null;
 export function warmUp() {
-  engine();
+  if (!warm) {
+    const tasks = Array.from({ length: 12 }, (_, i) => ({ id: `w${i}` }));
+    const links = tasks.slice(1).map((t, i) => ({ parent_id: `w${Math.floor(i / 3)}`, child_id: t.id }));
+    warm = layoutDag({ tasks, links }).catch(() => null);
+  }
+  return warm;
 }
 
 // dag: {tasks: [{id, ...}], links: [{parent_id, child_id, requires_success}]}
@@ -41,7 +60,7 @@ export async function layoutDag(dag) {
       "elk.direction": "RIGHT",
       "elk.edgeRouting": "POLYLINE",
       "elk.layered.thoroughness": "1",
-      "elk.layered.nodePlacement.strategy": ids.length > PRECISE_MAX ? "SIMPLE" : "BRANDES_KOEPF",
+      ...(ids.length > PRECISE_MAX ? FAST : PRECISE),
       "elk.spacing.nodeNode": "10",
       "elk.layered.spacing.nodeNodeBetweenLayers": "36",
       "elk.spacing.componentComponent": "24",
