@@ -293,6 +293,7 @@ class SideStack:
             "RATE_LIMIT": str(self.rate),
             "RATE_BURST": str(self.burst),
             "MAX_BODY": env("TASKRUNNER_MAX_BODY"),
+            "UI_DIR": env("TR_UI_DIR"),
         }
         for k, v in values.items():
             text = text.replace(f"@{k}@", v)
