@@ -28,7 +28,8 @@ LANGUAGE sql STABLE AS $$
         'failure_reason', t.failure_reason, 'batch_id', t.batch_id, 'requester', p_requester,
         'max_retries', t.max_retries, 'retry_count', t.retry_count,
         'retry_backoff', coalesce(t.retry_backoff, tr_retry_backoff_default()),
-        'next_retry_at', CASE WHEN t.status = 'Pending' THEN tr_ts(t.retry_at) END)
+        'next_retry_at', CASE WHEN t.status = 'Pending' THEN tr_ts(t.retry_at) END,
+        'trigger_rule', t.trigger_rule, 'output', t.output)
 $$;
 
 -- A webhook URL with the credentials of its authority ("user:pw@" of
