@@ -25,7 +25,8 @@ static const char SQL_CREATE[] =
 static const char SQL_GET[] = "SELECT code, body FROM tr_get_task($1::uuid)";
 static const char SQL_PATCH[] =
     "SELECT code, body FROM tr_patch_task($1::uuid, $2::task_status, $3::bigint, $4::bigint, "
-    "$5::boolean, $6::jsonb, $7, $8::boolean, $9::integer, $10, $11::integer, $12::integer)";
+    "$5::boolean, $6::jsonb, $7, $8::boolean, $9::integer, $10, $11::integer, $12::integer, "
+    "$13::boolean, $14::jsonb)";
 static const char SQL_COUNT[] =
     "SELECT code, body FROM tr_count_task($1::uuid, $2::bigint, $3::bigint, $4::integer, $5)";
 static const char SQL_RERUN[] = "SELECT code, body FROM tr_rerun_task($1::uuid, $2::boolean, $3)";
@@ -45,7 +46,7 @@ static const char SQL_LIST[] =
     " AND ($5::jsonb IS NULL OR metadata @> $5) AND ($6::integer IS NULL OR timeout = $6)"
     " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint OFFSET $8::bigint) t";
 
-enum { IDEMPOTENCY_KEY_MAX = 255, METADATA_MAX = 65536, REASON_MAX = 4096, PRIORITY_MAX = 1000,
+enum { IDEMPOTENCY_KEY_MAX = 255, METADATA_MAX = 65536, OUTPUT_MAX = 65536, REASON_MAX = 4096, PRIORITY_MAX = 1000,
        TIMEOUT_MAX = 86400 };
 static const long long COUNT_MAX = 1000000000000LL; /* one increment, sanity bound */
 
@@ -292,7 +293,7 @@ void tasks_patch(struct request *r, const char *id)
     char succ[24], fail[24], attempt_text[24], priority[24], expected[24];
     bool has_priority, has_expected;
     const char *status = NULL, *reason = NULL, *metadata = NULL, *set_metadata = "false";
-    const char *retryable = NULL, *attempt;
+    const char *retryable = NULL, *attempt, *output = NULL, *set_output = "false";
 
     if (json_object_body_or_reply(r, &body) < 0 ||
         read_attempt_or_reply(r, &errs, attempt_text, sizeof attempt_text, &attempt) < 0)
@@ -319,6 +320,16 @@ void tasks_patch(struct request *r, const char *id)
             verr_add(&errs, "metadata", "must be an object or null");
         }
     }
+    /* "output": any JSON value of at most OUTPUT_MAX bytes (null clears it). */
+    if (json_object_object_get_ex(body, "output", &v)) {
+        set_output = "true";
+        if (v) {
+            output = json_plain(v);
+            if (strlen(output) > OUTPUT_MAX)
+                verr_add(&errs, "output", "must be at most %d bytes", OUTPUT_MAX);
+            (void)validate_json_value(v, "output", &errs);
+        }
+    }
     if (json_object_object_get_ex(body, "failure_reason", &v) &&
         !json_object_is_type(v, json_type_null)) {
         if (!json_object_is_type(v, json_type_string) ||
@@ -343,17 +354,18 @@ void tasks_patch(struct request *r, const char *id)
                       &has_expected, &errs);
     /* Priority changes before the start, progress comes after it: never both. */
     if (has_priority && (status || reason || strcmp(succ, "0") != 0 || strcmp(fail, "0") != 0 ||
-                         strcmp(set_metadata, "true") == 0))
+                         strcmp(set_metadata, "true") == 0 || strcmp(set_output, "true") == 0))
         verr_add(&errs, "priority",
-                 "cannot change together with status, counts, metadata or failure_reason");
+                 "cannot change together with status, counts, metadata, output or failure_reason");
     if (errs.n > 0) {
         reply_invalid(r, "invalid update", &errs);
         goto out;
     }
     const char *params[] = {id,       status, succ,      fail,    set_metadata, metadata,
                             reason,   retryable, attempt, r->actor,
-                            has_priority ? priority : NULL, has_expected ? expected : NULL};
-    api_call(r, SQL_PATCH, 12, params, NULL);
+                            has_priority ? priority : NULL, has_expected ? expected : NULL,
+                            set_output, output};
+    api_call(r, SQL_PATCH, 14, params, NULL);
 out:
     json_object_put(body);
     verr_list_cleanup(&errs);

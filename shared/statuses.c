@@ -15,6 +15,7 @@ static const struct {
     [TASK_CLAIMED] = {"Claimed", false}, [TASK_RUNNING] = {"Running", false},
     [TASK_SUCCESS] = {"Success", true},  [TASK_FAILURE] = {"Failure", true},
     [TASK_CANCELED] = {"Canceled", true}, [TASK_PAUSED] = {"Paused", false},
+    [TASK_SKIPPED] = {"Skipped", true},
 };
 
 static const struct {
@@ -48,7 +49,7 @@ bool task_status_parse(const char *name, enum task_status *out)
 
 const char *task_status_list(void)
 {
-    /* Built once from the table; every name fits (8 names, < 10 chars). */
+    /* Built once from the table; every name fits (9 names, < 10 chars). */
     static char list[128];
     if (!list[0]) {
         for (int i = 0; i < TASK_STATUS_COUNT; i++) {

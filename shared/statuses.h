@@ -19,6 +19,7 @@ enum task_status {
     TASK_FAILURE,
     TASK_CANCELED,
     TASK_PAUSED,
+    TASK_SKIPPED, /* terminal: its trigger_rule can no longer be met (API.md) */
     TASK_STATUS_COUNT
 };
 

@@ -1068,6 +1068,32 @@ static json_object *val_scheduled_at(struct val_ctx *c, json_object *task)
     return val_j(json_object_new_string(buf));
 }
 
+/* trigger_rule (API.md, "Trigger rules and outputs"): one of the rule names,
+ * in any letter case; the normalized task gets its lower-case spelling, or
+ * nothing when it is not given (the per-link requires_success decides). */
+static const char *const VAL_TRIGGER_RULES[] = {"all_success", "all_done",    "none_failed",
+                                                "one_success", "one_failed", "all_failed"};
+
+static void val_trigger_rule(struct val_ctx *c, json_object *task, json_object *o)
+{
+    json_object *v = val_field(task, "trigger_rule");
+    if (!v)
+        return;
+    if (json_object_is_type(v, json_type_string)) {
+        const char *name = json_object_get_string(v);
+        for (size_t i = 0; i < sizeof VAL_TRIGGER_RULES / sizeof *VAL_TRIGGER_RULES; i++) {
+            if (strcasecmp(name, VAL_TRIGGER_RULES[i]) == 0) {
+                val_add_text(o, "trigger_rule", VAL_TRIGGER_RULES[i]);
+                return;
+            }
+        }
+    }
+    size_t mark = val_push_key(c, "trigger_rule");
+    val_err(c, "must be one of all_success, all_done, none_failed, one_success, one_failed, "
+               "all_failed");
+    val_pop(c, mark);
+}
+
 /* Everything about one task that the second pass (dependencies) needs. */
 struct val_task {
     const char *local_id; /* borrowed from the body; NULL when invalid */
@@ -1116,6 +1142,7 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     json_object_object_add(o, "rules", val_rule_list(c, task, "rules", true, &info));
     json_object_object_add(o, "dedupe", val_rule_list(c, task, "dedupe_strategy", false, &info));
     json_object_object_add(o, "actions", val_actions(c, task));
+    val_trigger_rule(c, task, o);
     (void)val_opt_array(c, task, "dependencies", 0, &vt->deps);
 }
 

@@ -29,7 +29,8 @@ LANGUAGE sql STABLE AS $$
         'max_retries', t.max_retries, 'retry_count', t.retry_count,
         'retry_backoff', coalesce(t.retry_backoff, tr_retry_backoff_default()),
         'next_retry_at', CASE WHEN t.status = 'Pending' THEN tr_ts(t.retry_at) END,
-        'scheduled_at', tr_ts(t.scheduled_at))
+        'scheduled_at', tr_ts(t.scheduled_at),
+        'trigger_rule', t.trigger_rule, 'output', t.output)
 $$;
 
 -- A webhook URL with the credentials of its authority ("user:pw@" of

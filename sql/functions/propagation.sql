@@ -2,7 +2,32 @@
 -- are queued, and its children count it as finished or, when they required
 -- its success, end too, cascading through the DAG.
 
--- Ends task p_id with p_status (Success, Failure or Canceled) and
+-- What a task's trigger rule makes of its parents' outcomes so far
+-- (API.md, "Trigger rules and outputs"): 'ready' (it may start), 'skip'
+-- (the rule can no longer be met) or 'wait'. p_open: parents not ended;
+-- p_ok: ended Success; p_failed: Failure or Canceled; p_skipped: Skipped.
+-- A task without a rule (NULL) is ready when no parent it counts is open
+-- (open_parents then holds the per-link requires_success count).
+CREATE OR REPLACE FUNCTION tr_rule_state(p_rule text, p_open integer, p_ok integer,
+                                         p_failed integer, p_skipped integer) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN p_rule IS NULL THEN CASE WHEN p_open = 0 THEN 'ready' ELSE 'wait' END
+        WHEN p_rule = 'all_success' THEN
+            CASE WHEN p_failed + p_skipped > 0 THEN 'skip' WHEN p_open = 0 THEN 'ready' ELSE 'wait' END
+        WHEN p_rule = 'all_done' THEN CASE WHEN p_open = 0 THEN 'ready' ELSE 'wait' END
+        WHEN p_rule = 'none_failed' THEN
+            CASE WHEN p_failed > 0 THEN 'skip' WHEN p_open = 0 THEN 'ready' ELSE 'wait' END
+        WHEN p_rule = 'one_success' THEN
+            CASE WHEN p_ok > 0 THEN 'ready' WHEN p_open = 0 THEN 'skip' ELSE 'wait' END
+        WHEN p_rule = 'one_failed' THEN
+            CASE WHEN p_failed > 0 THEN 'ready' WHEN p_open = 0 THEN 'skip' ELSE 'wait' END
+        WHEN p_rule = 'all_failed' THEN
+            CASE WHEN p_ok + p_skipped > 0 THEN 'skip' WHEN p_open = 0 THEN 'ready' ELSE 'wait' END
+        ELSE 'wait' END
+$$;
+
+-- Ends task p_id with p_status (Success, Failure, Canceled or Skipped) and
 -- everything that follows from it, in the caller's transaction. A task
 -- already terminal is left alone. p_fire_cancel also fires cancel actions
 -- of a started task that fails (a heartbeat timeout: the executor must be
@@ -23,6 +48,8 @@ DECLARE
     v_old    task_status;
     v_n      bigint;
     v_ready  uuid[];
+    v_skip   uuid[];
+    v_skip_rule text[];
     v_prop   jsonb := '{}';  -- parent outcome -> children touched
     r        record;
 BEGIN
@@ -49,30 +76,61 @@ BEGIN
                    AND (v_status = 'Canceled' OR (i = 1 AND p_fire_cancel))))
         ORDER BY a.position;
 
-        -- Children that count this parent as finished; those with no open
-        -- parent left and Waiting become Pending.
+        -- Its children, locked in id order (as tr_move_tasks locks): parents
+        -- of one child ending at once on several workers count one after
+        -- the other, each seeing the counts the other left.
+        PERFORM 1 FROM task_links l JOIN tasks c ON c.id = l.child_id
+        WHERE l.parent_id = v_id AND NOT tr_is_terminal(c.status)
+        ORDER BY c.id FOR UPDATE OF c;
+        -- Children that count this parent as finished (every child with a
+        -- trigger rule, which also counts the outcome); those whose rule
+        -- (or, without one, whose last open parent) now lets them start go
+        -- Waiting -> Pending, those whose rule can no longer be met end
+        -- Skipped (below, with the cascade).
         WITH counted AS (
             UPDATE tasks c
-            SET open_parents = c.open_parents - 1, last_updated = now()
+            SET open_parents = c.open_parents - 1,
+                par_ok = c.par_ok + (v_status = 'Success')::integer,
+                par_failed = c.par_failed + (v_status IN ('Failure', 'Canceled'))::integer,
+                par_skipped = c.par_skipped + (v_status = 'Skipped')::integer,
+                last_updated = now()
             FROM task_links l
             WHERE l.parent_id = v_id AND c.id = l.child_id
               AND NOT tr_is_terminal(c.status)
-              AND (v_status = 'Success' OR NOT l.requires_success)
-            RETURNING c.id, c.open_parents, c.status
+              AND (v_status = 'Success' OR NOT l.requires_success OR c.trigger_rule IS NOT NULL)
+            RETURNING c.id, c.seq, c.status, c.trigger_rule,
+                      tr_rule_state(c.trigger_rule, c.open_parents, c.par_ok, c.par_failed,
+                                    c.par_skipped) AS state
         )
-        SELECT count(*), array_agg(counted.id) FILTER (WHERE counted.open_parents = 0
-                                                       AND counted.status = 'Waiting')
-        INTO v_n, v_ready
+        SELECT count(*),
+               array_agg(counted.id) FILTER (WHERE counted.state = 'ready'
+                                             AND counted.status = 'Waiting'),
+               array_agg(counted.id ORDER BY counted.seq)
+                   FILTER (WHERE counted.state = 'skip'
+                           AND counted.status IN ('Waiting', 'Paused')),
+               array_agg(counted.trigger_rule ORDER BY counted.seq)
+                   FILTER (WHERE counted.state = 'skip'
+                           AND counted.status IN ('Waiting', 'Paused'))
+        INTO v_n, v_ready, v_skip, v_skip_rule
         FROM counted;
         IF v_ready IS NOT NULL THEN
             PERFORM tr_move_tasks(v_ready, 'Pending');
+        END IF;
+        IF v_skip IS NOT NULL THEN
+            q_id := q_id || v_skip;
+            q_status := q_status || array_fill('Skipped'::task_status,
+                                               ARRAY[array_length(v_skip, 1)]);
+            q_reason := q_reason || ARRAY(
+                SELECT format('trigger_rule %s can no longer be met: parent task %s is %s',
+                              x.rule, v_id, v_status)
+                FROM unnest(v_skip_rule) WITH ORDINALITY AS x (rule, n) ORDER BY x.n);
         END IF;
 
         -- Children that required this parent's success end too.
         IF v_status <> 'Success' THEN
             FOR r IN SELECT c.id, c.batch_id FROM task_links l JOIN tasks c ON c.id = l.child_id
                      WHERE l.parent_id = v_id AND l.requires_success
-                       AND NOT tr_is_terminal(c.status)
+                       AND c.trigger_rule IS NULL AND NOT tr_is_terminal(c.status)
                      ORDER BY c.seq
             LOOP
                 q_id := q_id || r.id;
@@ -83,6 +141,7 @@ BEGIN
                     q_status := q_status || 'Failure'::task_status;
                     q_reason := q_reason || format('Required parent task %s %s', v_id,
                                    CASE WHEN v_status = 'Failure' THEN 'failed'
+                                        WHEN v_status = 'Skipped' THEN 'was skipped'
                                         ELSE 'was canceled' END);
                 END IF;
                 v_n := v_n + 1;

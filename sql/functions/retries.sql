@@ -162,26 +162,46 @@ BEGIN
     SET open_parents = (SELECT count(*) FROM task_links l JOIN tasks p ON p.id = l.parent_id
                         WHERE l.child_id = c.id
                           AND (NOT tr_is_terminal(p.status) OR p.id = ANY (v_ids)
-                               OR (p.status <> 'Success' AND l.requires_success))),
+                               OR (p.status <> 'Success' AND l.requires_success
+                                   AND c.trigger_rule IS NULL))),
+        par_ok = (SELECT count(*) FROM task_links l JOIN tasks p ON p.id = l.parent_id
+                  WHERE l.child_id = c.id AND NOT p.id = ANY (v_ids) AND p.status = 'Success'),
+        par_failed = (SELECT count(*) FROM task_links l JOIN tasks p ON p.id = l.parent_id
+                      WHERE l.child_id = c.id AND NOT p.id = ANY (v_ids)
+                        AND p.status IN ('Failure', 'Canceled')),
+        par_skipped = (SELECT count(*) FROM task_links l JOIN tasks p ON p.id = l.parent_id
+                       WHERE l.child_id = c.id AND NOT p.id = ANY (v_ids)
+                         AND p.status = 'Skipped'),
         not_before = NULL, retry_at = NULL
     WHERE c.id = ANY (v_ids);
     -- Other children that had counted a re-run task as finished wait for it again.
+    -- (A child with a trigger rule had counted every re-run parent, as
+    -- failed: Failure or Canceled are the only statuses re-run.)
     WITH counted AS (
-        UPDATE tasks c SET open_parents = c.open_parents + s.n
-        FROM (SELECT l.child_id, count(*) AS n FROM task_links l
-              WHERE l.parent_id = ANY (v_ids) AND NOT l.requires_success
+        UPDATE tasks c SET open_parents = c.open_parents + s.n,
+                           par_failed = CASE WHEN c.trigger_rule IS NULL THEN c.par_failed
+                                             ELSE c.par_failed - s.n END
+        FROM (SELECT l.child_id, count(*) AS n FROM task_links l JOIN tasks ch ON ch.id = l.child_id
+              WHERE l.parent_id = ANY (v_ids)
+                AND (NOT l.requires_success OR ch.trigger_rule IS NOT NULL)
                 AND NOT l.child_id = ANY (v_ids)
               GROUP BY l.child_id) s
         WHERE c.id = s.child_id AND NOT tr_is_terminal(c.status)
-        RETURNING c.id, c.status
+        RETURNING c.id, c.status, tr_rule_state(c.trigger_rule, c.open_parents, c.par_ok,
+                                                c.par_failed, c.par_skipped) AS state
     )
-    SELECT array_agg(counted.id) INTO v_back FROM counted WHERE counted.status = 'Pending';
+    SELECT array_agg(counted.id) INTO v_back FROM counted
+    WHERE counted.status = 'Pending' AND counted.state <> 'ready';
     IF v_back IS NOT NULL THEN
         PERFORM tr_move_tasks(v_back, 'Waiting', NULL, NULL, true);
     END IF;
-    PERFORM tr_move_tasks(ARRAY(SELECT id FROM tasks WHERE id = ANY (v_ids) AND open_parents = 0),
+    PERFORM tr_move_tasks(ARRAY(SELECT id FROM tasks WHERE id = ANY (v_ids)
+                                AND tr_rule_state(trigger_rule, open_parents, par_ok, par_failed,
+                                                  par_skipped) = 'ready'),
                           'Pending', NULL, NULL, true);
-    PERFORM tr_move_tasks(ARRAY(SELECT id FROM tasks WHERE id = ANY (v_ids) AND open_parents > 0),
+    PERFORM tr_move_tasks(ARRAY(SELECT id FROM tasks WHERE id = ANY (v_ids)
+                                AND tr_rule_state(trigger_rule, open_parents, par_ok, par_failed,
+                                                  par_skipped) <> 'ready'),
                           'Waiting', NULL, NULL, true);
     PERFORM tr_task_event(p_id, 'rerun', v_status, NULL, jsonb_build_object(
         'downstream', p_downstream, 'rearmed', to_jsonb(v_down)));

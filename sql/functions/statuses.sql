@@ -10,7 +10,21 @@
 
 CREATE OR REPLACE FUNCTION tr_is_terminal(status task_status) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT status IN ('Success', 'Failure', 'Canceled')
+    SELECT status IN ('Success', 'Failure', 'Canceled', 'Skipped')
+$$;
+
+-- Rows that name a status added by a migration (ALTER TYPE ... ADD VALUE),
+-- which the transaction that added it cannot use: scripts/migrate calls
+-- this in a transaction of its own once the migrations are committed.
+-- Idempotent.
+CREATE OR REPLACE FUNCTION tr_after_migrate() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- 0060: a task whose trigger rule can no longer be met ends Skipped.
+    INSERT INTO task_transitions (from_status, to_status) VALUES
+        ('Waiting', 'Skipped'), ('Pending', 'Skipped'), ('Paused', 'Skipped')
+    ON CONFLICT DO NOTHING;
+END
 $$;
 
 -- One row of a task's audit trail that is not a status change (updates,

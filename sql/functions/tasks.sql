@@ -59,6 +59,7 @@ DECLARE
     v_key      jsonb;
     v_existing uuid;
     v_ready    uuid[];
+    v_skipped  uuid[];
     v_digest   text;
     v_lock     bigint;
     r          record;
@@ -128,7 +129,7 @@ BEGIN
 
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
                        metadata, rules, open_parents, expected_count, max_retries,
-                       retry_backoff, fair_by, lane, scheduled_at, not_before)
+                       retry_backoff, fair_by, lane, scheduled_at, not_before, trigger_rule)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
@@ -146,7 +147,8 @@ BEGIN
            (e ->> 'scheduled_at')::timestamptz,
            -- Not startable before its scheduled start (tr_release_due).
            CASE WHEN (e ->> 'scheduled_at')::timestamptz > now()
-                THEN (e ->> 'scheduled_at')::timestamptz END
+                THEN (e ->> 'scheduled_at')::timestamptz END,
+           e ->> 'trigger_rule'
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
     ORDER BY n;
@@ -178,30 +180,50 @@ BEGIN
         -- count again what each child of the batch waits for.
         WITH counted AS (
             UPDATE tasks c
-            SET open_parents = s.open
+            SET open_parents = CASE WHEN c.trigger_rule IS NULL THEN s.open ELSE s.not_ended END,
+                par_ok = s.ok, par_failed = s.failed, par_skipped = s.skipped
             FROM (SELECT l.child_id,
                          count(*) FILTER (WHERE NOT tr_is_terminal(p.status)
-                                          OR (p.status <> 'Success' AND l.requires_success)) AS open
+                                          OR (p.status <> 'Success' AND l.requires_success)) AS open,
+                         count(*) FILTER (WHERE NOT tr_is_terminal(p.status)) AS not_ended,
+                         count(*) FILTER (WHERE p.status = 'Success') AS ok,
+                         count(*) FILTER (WHERE p.status IN ('Failure', 'Canceled')) AS failed,
+                         count(*) FILTER (WHERE p.status = 'Skipped') AS skipped
                   FROM task_links l JOIN tasks p ON p.id = l.parent_id
                   JOIN tasks ch ON ch.id = l.child_id
                   WHERE ch.batch_id = p_batch
                   GROUP BY l.child_id) s
             WHERE c.id = s.child_id
-            RETURNING c.id, c.open_parents
+            RETURNING c.id, c.trigger_rule,
+                      tr_rule_state(c.trigger_rule, c.open_parents, c.par_ok, c.par_failed,
+                                    c.par_skipped) AS state
         )
-        SELECT array_agg(counted.id) INTO v_ready FROM counted WHERE counted.open_parents = 0;
+        SELECT array_agg(counted.id) FILTER (WHERE counted.state = 'ready'),
+               array_agg(counted.id) FILTER (WHERE counted.state = 'skip'
+                                             AND counted.trigger_rule IS NOT NULL)
+        INTO v_ready, v_skipped
+        FROM counted;
         IF v_ready IS NOT NULL THEN
             PERFORM tr_move_tasks(v_ready, 'Pending');
         END IF;
+        FOR r IN SELECT x.id, x.trigger_rule FROM tasks x
+                 WHERE x.id = ANY (v_skipped) ORDER BY x.seq
+        LOOP
+            PERFORM tr_finish_task(r.id, 'Skipped',
+                format('trigger_rule %s can no longer be met by the parents'' outcomes',
+                       r.trigger_rule));
+        END LOOP;
         FOR r IN SELECT l.child_id, l.parent_id, p.status
                  FROM task_links l JOIN tasks p ON p.id = l.parent_id
                  JOIN tasks ch ON ch.id = l.child_id
-                 WHERE ch.batch_id = p_batch AND p.batch_id <> p_batch
-                   AND p.status IN ('Failure', 'Canceled') AND l.requires_success
+                 WHERE ch.batch_id = p_batch AND p.batch_id <> p_batch AND ch.trigger_rule IS NULL
+                   AND p.status IN ('Failure', 'Canceled', 'Skipped') AND l.requires_success
         LOOP
             PERFORM tr_finish_task(r.child_id, 'Failure',
                 format('Required parent task %s %s', r.parent_id,
-                       CASE WHEN r.status = 'Failure' THEN 'failed' ELSE 'was canceled' END));
+                       CASE WHEN r.status = 'Failure' THEN 'failed'
+                            WHEN r.status = 'Skipped' THEN 'was skipped'
+                            ELSE 'was canceled' END));
         END LOOP;
     END IF;
 
@@ -245,6 +267,8 @@ CREATE OR REPLACE FUNCTION tr_patch_task(p_id uuid, p_status task_status, p_new_
                                          p_retryable boolean, p_attempt integer, p_actor text,
                                          p_priority integer DEFAULT NULL,
                                          p_expected_count integer DEFAULT NULL,
+                                         p_set_output boolean DEFAULT false,
+                                         p_output jsonb DEFAULT NULL,
                                          OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -274,7 +298,7 @@ BEGIN
         RETURN;
     END IF;
     IF p_expected_count IS NOT NULL AND p_status IS NULL AND coalesce(p_new_success, 0) = 0
-       AND coalesce(p_new_failures, 0) = 0 AND NOT p_set_metadata THEN
+       AND coalesce(p_new_failures, 0) = 0 AND NOT p_set_metadata AND NOT p_set_output THEN
         -- Only the expected count: any task that has not ended; a started
         -- one also gets the heartbeat of any update, below.
         v_status := tr_lock_task(p_id, '{Waiting,Pending,Claimed,Running,Paused}',
@@ -296,6 +320,7 @@ BEGIN
         SET success = success + coalesce(p_new_success, 0),
             failures = failures + coalesce(p_new_failures, 0),
             metadata = CASE WHEN p_set_metadata THEN p_metadata ELSE metadata END,
+            output = CASE WHEN p_set_output THEN p_output ELSE output END,
             expected_count = coalesce(p_expected_count, expected_count),
             started_at = coalesce(started_at, now()),
             heartbeat_at = now(),
@@ -305,13 +330,14 @@ BEGIN
         WHERE id = p_id
         RETURNING success, failures INTO v_success, v_failures;
     ELSIF coalesce(p_new_success, 0) <> 0 OR coalesce(p_new_failures, 0) <> 0
-          OR p_set_metadata OR p_expected_count IS NOT NULL THEN
+          OR p_set_metadata OR p_set_output OR p_expected_count IS NOT NULL THEN
         -- The end, with last counts or metadata: those now, the rest in
         -- tr_finish_task.
         UPDATE tasks
         SET success = success + coalesce(p_new_success, 0),
             failures = failures + coalesce(p_new_failures, 0),
             metadata = CASE WHEN p_set_metadata THEN p_metadata ELSE metadata END,
+            output = CASE WHEN p_set_output THEN p_output ELSE output END,
             expected_count = coalesce(p_expected_count, expected_count),
             started_at = coalesce(started_at, now())
         WHERE id = p_id
@@ -325,6 +351,7 @@ BEGIN
         'new_success', coalesce(p_new_success, 0), 'new_failures', coalesce(p_new_failures, 0),
         'success', v_success, 'failures', v_failures, 'status', p_status,
         'metadata_replaced', CASE WHEN p_set_metadata THEN true END,
+        'output_set', CASE WHEN p_set_output THEN true END,
         'expected_count', p_expected_count)));
     IF p_status = 'Failure' THEN
         PERFORM tr_fail_attempt(p_id, p_failure_reason, 'failure', false,
@@ -405,12 +432,13 @@ $$;
 CREATE OR REPLACE FUNCTION tr_resume_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_open integer;
+    v_ready boolean;
 BEGIN
     PERFORM tr_set_actor(p_actor);
     PERFORM tr_lock_task(p_id, '{Paused}', 'can be resumed');
-    SELECT open_parents INTO v_open FROM tasks WHERE id = p_id;
-    PERFORM tr_move_tasks(ARRAY[p_id], CASE WHEN v_open = 0 THEN 'Pending'::task_status
+    SELECT tr_rule_state(trigger_rule, open_parents, par_ok, par_failed, par_skipped) = 'ready'
+    INTO v_ready FROM tasks WHERE id = p_id;
+    PERFORM tr_move_tasks(ARRAY[p_id], CASE WHEN v_ready THEN 'Pending'::task_status
                                             ELSE 'Waiting'::task_status END);
     PERFORM tr_wake();
     SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
@@ -468,6 +496,16 @@ BEGIN
                            'requires_success', l.requires_success) ORDER BY p.seq)
                 FROM task_links l JOIN tasks p ON p.id = l.parent_id
                 WHERE l.child_id = t.id AND NOT tr_is_terminal(p.status)), '[]');
+        END IF;
+        IF t.status IN ('Waiting', 'Paused') AND t.trigger_rule IS NOT NULL
+           AND tr_rule_state(t.trigger_rule, t.open_parents, t.par_ok, t.par_failed,
+                             t.par_skipped) = 'wait' THEN
+            v := v || jsonb_build_array(jsonb_build_object(
+                'type', 'trigger_rule', 'rule', t.trigger_rule,
+                'waiting_for', coalesce((
+                    SELECT jsonb_agg(p.id ORDER BY p.seq)
+                    FROM task_links l JOIN tasks p ON p.id = l.parent_id
+                    WHERE l.child_id = t.id AND NOT tr_is_terminal(p.status)), '[]')));
         END IF;
         IF t.status = 'Paused' THEN
             v := v || '[{"type": "paused"}]';

@@ -17,7 +17,7 @@ SELECT s AS status, tr_is_terminal(s) AS terminal,
 FROM unnest(enum_range(NULL::task_status)) AS s;
 
 -- ---------------------------------------------------------------- every pair
--- One task per (from, to) pair of statuses, 64 in all, named "From>To", put
+-- One task per (from, to) pair of statuses, 81 in all, named "From>To", put
 -- in its from-status through tr_move_tasks itself (t_put): tasks start
 -- Pending, or Waiting when they depend on "blocker" (which never ends); the
 -- others are moved along a path of allowed changes.
