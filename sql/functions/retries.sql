@@ -72,6 +72,36 @@ BEGIN
 END
 $$;
 
+-- Makes the waiting Pending tasks p_ids (locked by the caller) startable
+-- now: out of their wait, into the runnable queue at their priority and age
+-- (their lanes listed). Returns how many. The one way out of a wait: a
+-- retry's or scheduled start's time (tr_release_due), or room for a held
+-- target (tr_target_release).
+CREATE OR REPLACE FUNCTION tr_make_runnable(p_ids uuid[]) RETURNS integer
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+DECLARE
+    v_n    integer;
+    v_lane uuid[];
+BEGIN
+    IF p_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    WITH released AS (
+        UPDATE tasks t SET not_before = NULL WHERE t.id = ANY (p_ids)
+        RETURNING t.id, t.lane
+    )
+    SELECT count(*), array_agg(released.id) FILTER (WHERE released.lane IS NOT NULL)
+    INTO v_n, v_lane FROM released;
+    IF v_lane IS NOT NULL THEN
+        PERFORM tr_lanes_add(v_lane);
+    END IF;
+    RETURN v_n;
+END
+$$;
+
 -- Makes startable the Pending tasks whose wait (a retry's backoff, a
 -- scheduled start) is over, at most p_limit of them, found by their time's
 -- index: they enter the runnable queue at their priority and age. Returns
@@ -91,15 +121,9 @@ BEGIN
         ORDER BY not_before
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
-    ), released AS (
-        UPDATE tasks t SET not_before = NULL FROM due WHERE t.id = due.id
-        RETURNING t.id, t.lane
     )
-    SELECT count(*), array_agg(released.id) FILTER (WHERE released.lane IS NOT NULL)
-    INTO v_n, v_ids FROM released;
-    IF v_ids IS NOT NULL THEN
-        PERFORM tr_lanes_add(v_ids);
-    END IF;
+    SELECT array_agg(due.id) INTO v_ids FROM due;
+    v_n := tr_make_runnable(v_ids);
     RETURN v_n;
 END
 $$;

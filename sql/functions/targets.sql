@@ -72,15 +72,9 @@ BEGIN
         ORDER BY wait_target, not_before
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
-    ), released AS (
-        UPDATE tasks t SET not_before = NULL FROM due WHERE t.id = due.id
-        RETURNING t.id, t.lane
     )
-    SELECT count(*), array_agg(released.id) FILTER (WHERE released.lane IS NOT NULL)
-    INTO v_n, v_ids FROM released;
-    IF v_ids IS NOT NULL THEN
-        PERFORM tr_lanes_add(v_ids);
-    END IF;
+    SELECT array_agg(due.id) INTO v_ids FROM due;
+    v_n := tr_make_runnable(v_ids);
     WITH due AS (
         SELECT id FROM deliveries
         WHERE state = 'queued' AND wait_target = p_target AND next_at > now()
