@@ -27,6 +27,7 @@ struct metrics_entry {
     unsigned long hash;
     long long value;            /* total since the process started */
     long long stored;           /* the part of value already in the database */
+    bool written;               /* a row exists in the database, even at 0 */
 };
 
 struct metrics {
@@ -289,7 +290,9 @@ size_t metrics_pending(struct metrics *m, struct metrics_batch *b)
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->n_all; i++) {
         struct metrics_entry *e = m->all[i];
-        if (e->value == e->stored)
+        /* A new entry is written even at 0: a histogram whose
+         * observations all rounded to 0 µs still needs its _sum. */
+        if (e->value == e->stored && e->written)
             continue;
         if (b->n % 64 == 0) {
             b->entries = xrealloc(b->entries, (b->n + 64) * sizeof *b->entries);
@@ -311,8 +314,10 @@ size_t metrics_pending(struct metrics *m, struct metrics_batch *b)
 void metrics_commit(struct metrics *m, const struct metrics_batch *b)
 {
     pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         b->entries[i]->stored = b->values[i];
+        b->entries[i]->written = true;
+    }
     pthread_mutex_unlock(&m->lock);
 }
 

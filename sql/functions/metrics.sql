@@ -9,7 +9,9 @@
 -- Adds p_ns[i] to counter p_names[i]{p_labels[i]} in metric_counters, in
 -- this backend's shard. Rows are locked in one fixed order, so two
 -- transactions that share a shard wait for each other instead of
--- deadlocking. Zero deltas are skipped.
+-- deadlocking. A zero delta is written too: the processes send one only for
+-- a series they never wrote (a histogram's _sum whose observations all
+-- rounded to 0 must still exist beside its _count).
 CREATE OR REPLACE FUNCTION tr_metrics_write(p_names text[], p_labels jsonb[], p_ns bigint[])
 RETURNS void
 LANGUAGE plpgsql AS $$
@@ -17,7 +19,6 @@ BEGIN
     INSERT INTO metric_counters AS m (name, labels, shard, value)
     SELECT u.name, u.labels, pg_backend_pid() % 16, sum(u.n)
     FROM unnest(p_names, p_labels, p_ns) AS u (name, labels, n)
-    WHERE u.n <> 0
     GROUP BY u.name, u.labels
     ORDER BY u.name, u.labels
     ON CONFLICT (name, labels, shard) DO UPDATE SET value = m.value + EXCLUDED.value;

@@ -45,8 +45,10 @@ WHERE b.value IS DISTINCT FROM t.value;
 SELECT count(*) AS counters, count(DISTINCT shard) AS shards FROM metric_counters;
 
 -- ---------------------------------------------------------------- flushing and shards
--- What a process counted in memory: [name, labels, delta]; zero deltas are
--- skipped. A histogram's buckets come back in the order of their bounds.
+-- What a process counted in memory: [name, labels, delta]; a zero delta
+-- (sent only for a series the process never wrote, such as a histogram's
+-- _sum of observations that rounded to 0) is written as a 0 series. A
+-- histogram's buckets come back in the order of their bounds.
 SELECT tr_metrics_flush('[["taskrunner_http_requests_total", {"route": "/tasks", "code": "201"}, 4],
                           ["taskrunner_http_requests_total", {"route": "/tasks", "code": "404"}, 0],
                           ["taskrunner_webhook_duration_seconds_bucket", {"le": "10"}, 3],

@@ -96,6 +96,20 @@ static void test_histogram(void)
     CHECK(strstr(j, "[\"plain_seconds_bucket\", {\"le\": \"0.1\"}") == NULL);
     CHECK(strstr(j, "[\"plain_seconds_count\", {}, 1]") != NULL);
     free(j);
+
+    /* Observations that round to 0 µs: the _sum series is still written
+     * once (at 0), so that the scrape shows it beside _count; after that a
+     * zero change is not pending. */
+    metrics_observe(m, "fast_seconds", NULL, bounds, 3, 0);
+    j = pending_json(m, true);
+    CHECK(strstr(j, "[\"fast_seconds_sum\", {}, 0]") != NULL);
+    CHECK(strstr(j, "[\"fast_seconds_count\", {}, 1]") != NULL);
+    free(j);
+    metrics_observe(m, "fast_seconds", NULL, bounds, 3, 0);
+    j = pending_json(m, true);
+    CHECK(strstr(j, "fast_seconds_sum") == NULL);
+    CHECK(strstr(j, "[\"fast_seconds_count\", {}, 1]") != NULL);
+    free(j);
     metrics_free(m);
 }
 
