@@ -60,8 +60,9 @@ static void test_hostile_headers(void)
                   "\"Bad Name\":\"v\",\"X-Split\":\"a\\r\\nContent-Length: 5\",\"X-Num\":5,"
                   "\"X-Ok\":\"fine\",\"X-Empty\":\"\"}}");
     struct call_request r;
-    const char *error = NULL, *v = NULL;
-    if (!CHECK(call_request_build(&settings, &c, 1700000000LL, &r, &error) == 0))
+    char error[320] = "";
+    const char *v = NULL;
+    if (!CHECK(call_request_build(&settings, &c, 1700000000LL, &r, error, sizeof error) == 0))
         goto out;
     CHECK_INT(r.dropped, 12);
     CHECK_STR(r.dropped_first, "Content-Length");
@@ -111,8 +112,9 @@ static void test_plain_call(void)
     with_tokens.callback_secret = "callback";
     with_tokens.webhook_secret = "";
     struct call_request r;
-    const char *error = NULL, *v = NULL;
-    if (CHECK(call_request_build(&with_tokens, &c, 1700000000LL, &r, &error) == 0)) {
+    char error[320] = "";
+    const char *v = NULL;
+    if (CHECK(call_request_build(&with_tokens, &c, 1700000000LL, &r, error, sizeof error) == 0)) {
         CHECK_INT(r.dropped, 0);
         CHECK_STR(r.method, "GET");
         CHECK(r.body == NULL);
@@ -126,7 +128,7 @@ static void test_plain_call(void)
     /* A start call's handle carries its attempt and callback token. */
     c.trigger = TRIGGER_START;
     c.task_attempt = 2;
-    if (CHECK(call_request_build(&with_tokens, &c, 1700000000LL, &r, &error) == 0)) {
+    if (CHECK(call_request_build(&with_tokens, &c, 1700000000LL, &r, error, sizeof error) == 0)) {
         CHECK(strstr(r.url, "%3fattempt%3d2%26token%3d") != NULL);
         CHECK_INT(count(&r, "X-Task-Attempt", &v), 1);
         CHECK_STR(v, "2");
@@ -151,8 +153,8 @@ static void test_unusable(void)
         struct call c;
         call_init(&c, params[i]);
         struct call_request r;
-        const char *error = NULL;
-        if (!CHECK(call_request_build(&settings, &c, 1700000000LL, &r, &error) == -1 && error))
+        char error[320] = "";
+        if (!CHECK(call_request_build(&settings, &c, 1700000000LL, &r, error, sizeof error) == -1 && error[0]))
             fprintf(stderr, "    params %s should not make a call\n", params[i]);
         CHECK(r.url == NULL && r.headers == NULL);
         call_request_cleanup(&r);
