@@ -46,6 +46,12 @@ static int fill_one(void *arg, const char *s, const struct ph_span *p)
         return -1;
     }
     const char *text = placeholder_text(v);
+    if (json_object_is_type(v, json_type_string) &&
+        strlen(text) != (size_t)json_object_get_string_len(v)) {
+        snprintf(f->why, f->why_size, "placeholder {{%.128s}}: its value holds a NUL byte",
+                 p->expr);
+        return -1;
+    }
     if (f->mode == FILL_URL) {
         char *e = curl_easy_escape(NULL, text, (int)strlen(text));
         if (!e)
