@@ -24,6 +24,7 @@
 #include <uuid/uuid.h>
 
 #include "jsonnum.h"
+#include "placeholder.h"
 #include "statuses.h"
 #include "url.h"
 #include "webhook_headers.h"
@@ -175,6 +176,10 @@ static void val_new_uuid(char out[37])
 struct val_ctx {
     struct verr_list *errs;
     struct strbuf path; /* JSON path of the value being checked */
+    /* parents.<x> placeholders of the task being checked: [{"id","path"}],
+     * checked against its dependencies in the second pass; NULL where no
+     * parent can be named (an action an on_start answer registers). */
+    json_object *parent_refs;
 };
 
 static const char *val_path(const struct val_ctx *c)
@@ -497,6 +502,99 @@ static json_object *val_copy(json_object *v)
 /* Actions                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------ */
+/* Placeholders (API.md, "Webhooks v2"; grammar in placeholder.h)            */
+/* ------------------------------------------------------------------------ */
+
+static int val_ph_found(void *ctx, const char *s, const struct ph_span *p)
+{
+    (void)s;
+    struct val_ctx *c = ctx;
+    char pbuf[PH_SEGMENT_MAX + 1], why[160];
+    const char *parent;
+    if (placeholder_check(p->expr, pbuf, sizeof pbuf, &parent, why, sizeof why) == 0 && parent) {
+        if (!c->parent_refs) {
+            val_err(c, "placeholder {{%.64s}}: no parent can be named here", p->expr);
+            return 0;
+        }
+        json_object *ref = val_j(json_object_new_object());
+        json_object_object_add(ref, "id", val_j(json_object_new_string(parent)));
+        json_object_object_add(ref, "path", val_j(json_object_new_string(val_path(c))));
+        json_object_object_add(ref, "expr", val_j(json_object_new_string(p->expr)));
+        json_object_array_add(c->parent_refs, ref);
+    }
+    return 0;
+}
+
+/* Checks the placeholders of string s (at the current path). */
+static int val_placeholders(struct val_ctx *c, const char *s)
+{
+    char why[200];
+    if (!placeholder_any(s))
+        return 0;
+    if (placeholder_scan(s, val_ph_found, c, why, sizeof why) < 0) {
+        val_err(c, "%s", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Placeholders of every string inside a body value. */
+static void val_body_placeholders(struct val_ctx *c, json_object *v)
+{
+    if (json_object_is_type(v, json_type_string)) {
+        (void)val_placeholders(c, json_object_get_string(v));
+    } else if (json_object_is_type(v, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            size_t mark = val_push_index(c, i);
+            val_body_placeholders(c, json_object_array_get_idx(v, i));
+            val_pop(c, mark);
+        }
+    } else if (json_object_is_type(v, json_type_object)) {
+        json_object_object_foreach(v, key, child)
+        {
+            size_t mark = val_push_key(c, key);
+            if (child)
+                val_body_placeholders(c, child);
+            val_pop(c, mark);
+        }
+    }
+}
+
+/* A URL's placeholders may stand only after its authority (in the path,
+ * query or fragment): the scheme, host, port and credentials are the
+ * author's text, whatever the values. Checks that, and that the URL with
+ * every placeholder as "x" is an absolute http(s) URL. */
+static bool val_url_template_ok(struct val_ctx *c, const char *url)
+{
+    const char *first = strstr(url, "{{");
+    const char *sep = strstr(url, "://");
+    if (!sep || sep > first || !strpbrk(sep + 3, "/?#") || strpbrk(sep + 3, "/?#") > first) {
+        val_err(c, "placeholders may only stand after the host (in the path, query or "
+                   "fragment)");
+        return false;
+    }
+    if (val_placeholders(c, url) < 0)
+        return false;
+    struct strbuf b;
+    strbuf_init(&b);
+    for (const char *p = url; *p;) {
+        const char *open = strstr(p, "{{"), *close = open ? strstr(open, "}}") : NULL;
+        if (!close) {
+            strbuf_adds(&b, p);
+            break;
+        }
+        strbuf_add(&b, p, (size_t)(open - p));
+        strbuf_adds(&b, "x");
+        p = close + 2;
+    }
+    bool ok = url_webhook_ok(b.data ? b.data : "");
+    strbuf_cleanup(&b);
+    if (!ok)
+        val_err(c, "must be an absolute http or https URL");
+    return ok;
+}
+
 static void val_url(struct val_ctx *c, json_object *params, json_object *out)
 {
     size_t mark = val_push_key(c, "url");
@@ -510,9 +608,10 @@ static void val_url(struct val_ctx *c, json_object *params, json_object *out)
         const char *url = json_object_get_string(v);
         if (strlen(url) > VAL_URL_MAX)
             val_err(c, "must be at most %d bytes", VAL_URL_MAX);
-        else if (!url_webhook_ok(url))
-            val_err(c, "must be an absolute http or https URL");
-        else
+        else if (placeholder_any(url) ? !val_url_template_ok(c, url) : !url_webhook_ok(url)) {
+            if (!placeholder_any(url))
+                val_err(c, "must be an absolute http or https URL");
+        } else
             json_object_object_add(out, "url", val_j(json_object_new_string(url)));
     }
     val_pop(c, mark);
@@ -554,7 +653,7 @@ static int val_header_value(struct val_ctx *c, json_object *v)
         val_err(c, "must be at most %d bytes", VAL_HEADER_VALUE_MAX);
         return -1;
     }
-    return 0;
+    return val_placeholders(c, json_object_get_string(v));
 }
 
 static void val_header(struct val_ctx *c, const char *name, json_object *v, json_object *out)
@@ -601,7 +700,186 @@ static void val_headers(struct val_ctx *c, json_object *params, json_object *out
     val_pop(c, mark);
 }
 
-static void val_params(struct val_ctx *c, json_object *action, json_object *out)
+/* A condition on a JSON value (API.md, "Webhooks v2"): {"path": p} with
+ * exactly one of "equals" (any JSON value), "in" (an array of at most
+ * VAL_IN_MAX values) or "exists" (true or false). Returns its normalized
+ * form, or NULL (reported). */
+#define VAL_IN_MAX 64
+static json_object *val_cond(struct val_ctx *c, json_object *v)
+{
+    if (!v || !json_object_is_type(v, json_type_object)) {
+        val_err(c, "must be an object {\"path\": ..., and \"equals\", \"in\" or \"exists\"}");
+        return NULL;
+    }
+    json_object *path = val_field(v, "path"), *eq = NULL, *in = NULL, *ex = NULL;
+    bool has_eq = json_object_object_get_ex(v, "equals", &eq);
+    bool has_in = json_object_object_get_ex(v, "in", &in);
+    bool has_ex = json_object_object_get_ex(v, "exists", &ex);
+    int bad = 0;
+    size_t mark = val_push_key(c, "path");
+    if (!path || !json_object_is_type(path, json_type_string) ||
+        !placeholder_path_ok(json_object_get_string(path))) {
+        val_err(c, "must be a dot-separated path of keys and array indexes (at most %d "
+                   "segments, %d bytes)", PH_DEPTH_MAX, PH_EXPR_MAX);
+        bad++;
+    }
+    val_pop(c, mark);
+    if (has_eq + has_in + has_ex != 1) {
+        val_err(c, "must have exactly one of \"equals\", \"in\" and \"exists\"");
+        bad++;
+    } else if (has_in && (!in || !json_object_is_type(in, json_type_array) ||
+                          json_object_array_length(in) > VAL_IN_MAX)) {
+        mark = val_push_key(c, "in");
+        val_err(c, "must be an array of at most %d values", VAL_IN_MAX);
+        val_pop(c, mark);
+        bad++;
+    } else if (has_ex && (!ex || !json_object_is_type(ex, json_type_boolean))) {
+        mark = val_push_key(c, "exists");
+        val_err(c, "must be true or false");
+        val_pop(c, mark);
+        bad++;
+    } else if (has_eq || has_in) {
+        mark = val_push_key(c, has_eq ? "equals" : "in");
+        if (val_scan(c, has_eq ? eq : in) < 0)
+            bad++;
+        val_pop(c, mark);
+    }
+    if (bad)
+        return NULL;
+    json_object *o = val_j(json_object_new_object());
+    json_object_object_add(o, "path", val_j(json_object_new_string(json_object_get_string(path))));
+    if (has_eq)
+        json_object_object_add(o, "equals", eq ? val_copy(eq) : NULL);
+    else if (has_in)
+        json_object_object_add(o, "in", val_copy(in));
+    else
+        json_object_object_add(o, "exists", val_j(json_object_new_boolean(json_object_get_boolean(ex))));
+    return o;
+}
+
+static const char *const VAL_THEN[] = {"accept", "succeed", "fail", "retry"};
+
+/* One entry of when.status: a code 100..599 or a class "1xx".."5xx". */
+static json_object *val_status_match(struct val_ctx *c, json_object *v)
+{
+    long long code;
+    if (val_int_value(v, 100, 599, &code) == 0)
+        return val_j(json_object_new_int64(code));
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        if (strlen(s) == 3 && s[0] >= '1' && s[0] <= '5' && (s[1] == 'x' || s[1] == 'X') &&
+            (s[2] == 'x' || s[2] == 'X')) {
+            char cls[4] = {s[0], 'x', 'x', '\0'};
+            return val_j(json_object_new_string(cls));
+        }
+    }
+    val_err(c, "must be a status code 100..599 or a class \"1xx\" to \"5xx\"");
+    return NULL;
+}
+
+/* One rule of params.response.rules. */
+static json_object *val_response_rule(struct val_ctx *c, json_object *r, bool is_start)
+{
+    if (!json_object_is_type(r, json_type_object)) {
+        val_err(c, "must be an object {\"when\": ..., \"then\": ...}");
+        return NULL;
+    }
+    json_object *o = val_j(json_object_new_object());
+    json_object *when = val_field(r, "when"), *then = val_field(r, "then");
+    json_object *w = val_j(json_object_new_object());
+    size_t mark = val_push_key(c, "when");
+    if (when && !json_object_is_type(when, json_type_object)) {
+        val_err(c, "must be an object with \"status\" and/or \"json\"");
+    } else if (when) {
+        json_object *st = val_field(when, "status"), *js = val_field(when, "json");
+        if (st) {
+            size_t smark = val_push_key(c, "status");
+            if (!json_object_is_type(st, json_type_array) || json_object_array_length(st) == 0 ||
+                json_object_array_length(st) > VAL_IN_MAX) {
+                val_err(c, "must be an array of 1 to %d codes or classes", VAL_IN_MAX);
+            } else {
+                json_object *list = val_j(json_object_new_array());
+                for (size_t i = 0; i < json_object_array_length(st); i++) {
+                    size_t imark = val_push_index(c, i);
+                    json_object *m = val_status_match(c, json_object_array_get_idx(st, i));
+                    if (m)
+                        json_object_array_add(list, m);
+                    val_pop(c, imark);
+                }
+                json_object_object_add(w, "status", list);
+            }
+            val_pop(c, smark);
+        }
+        if (js) {
+            size_t jmark = val_push_key(c, "json");
+            json_object *cond = val_cond(c, js);
+            if (cond)
+                json_object_object_add(w, "json", cond);
+            val_pop(c, jmark);
+        }
+    }
+    val_pop(c, mark);
+    json_object_object_add(o, "when", w);
+    mark = val_push_key(c, "then");
+    const char *verdict = NULL;
+    for (size_t i = 0; then && json_object_is_type(then, json_type_string) &&
+                       i < sizeof VAL_THEN / sizeof *VAL_THEN; i++)
+        if (strcasecmp(json_object_get_string(then), VAL_THEN[i]) == 0)
+            verdict = VAL_THEN[i];
+    if (!verdict)
+        val_err(c, "must be one of accept, succeed, fail, retry");
+    else if (strcmp(verdict, "succeed") == 0 && !is_start)
+        val_err(c, "succeed is for on_start actions only (it ends the task)");
+    else
+        json_object_object_add(o, "then", val_j(json_object_new_string(verdict)));
+    val_pop(c, mark);
+    return o;
+}
+
+/* params.response: store_output (on_start only) and rules. */
+static void val_response(struct val_ctx *c, json_object *params, json_object *out, bool is_start)
+{
+    json_object *v = val_field(params, "response");
+    if (!v)
+        return;
+    size_t mark = val_push_key(c, "response");
+    if (!json_object_is_type(v, json_type_object)) {
+        val_err(c, "must be an object with \"store_output\" and/or \"rules\"");
+        val_pop(c, mark);
+        return;
+    }
+    json_object *o = val_j(json_object_new_object());
+    json_object *so = val_field(v, "store_output");
+    if (so) {
+        size_t smark = val_push_key(c, "store_output");
+        if (!json_object_is_type(so, json_type_boolean))
+            val_err(c, "must be true or false");
+        else if (json_object_get_boolean(so) && !is_start)
+            val_err(c, "is for on_start actions only");
+        else
+            json_object_object_add(o, "store_output",
+                                   val_j(json_object_new_boolean(json_object_get_boolean(so))));
+        val_pop(c, smark);
+    }
+    json_object *rules;
+    if (val_opt_array(c, v, "rules", VAL_LIST_MAX, &rules) == 0 && rules) {
+        size_t rmark = val_push_key(c, "rules");
+        json_object *list = val_j(json_object_new_array());
+        for (size_t i = 0; i < json_object_array_length(rules); i++) {
+            size_t imark = val_push_index(c, i);
+            json_object *r = val_response_rule(c, json_object_array_get_idx(rules, i), is_start);
+            if (r)
+                json_object_array_add(list, r);
+            val_pop(c, imark);
+        }
+        json_object_object_add(o, "rules", list);
+        val_pop(c, rmark);
+    }
+    json_object_object_add(out, "response", o);
+    val_pop(c, mark);
+}
+
+static void val_params(struct val_ctx *c, json_object *action, json_object *out, bool is_start)
 {
     size_t mark = val_push_key(c, "params");
     json_object *params = val_field(action, "params");
@@ -616,12 +894,54 @@ static void val_params(struct val_ctx *c, json_object *action, json_object *out)
         json_object *body = val_field(params, "body");
         if (body) {
             size_t bmark = val_push_key(c, "body");
-            if (val_scan(c, body) == 0)
+            if (val_scan(c, body) == 0) {
+                val_body_placeholders(c, body);
                 json_object_object_add(p, "body", val_copy(body));
+            }
             val_pop(c, bmark);
         }
         val_headers(c, params, p);
+        val_response(c, params, p, is_start);
+        /* Per-action overrides of TASKRUNNER_WEBHOOK_TIMEOUT_MS and
+         * TASKRUNNER_RETRY_ATTEMPTS. */
+        long long n;
+        if (val_field(params, "timeout_ms") && val_opt_int(c, params, "timeout_ms", 1, 300000, 0, &n) == 0)
+            json_object_object_add(p, "timeout_ms", val_j(json_object_new_int64(n)));
+        if (val_field(params, "max_attempts") && val_opt_int(c, params, "max_attempts", 1, 50, 0, &n) == 0)
+            json_object_object_add(p, "max_attempts", val_j(json_object_new_int64(n)));
         json_object_object_add(out, "params", p);
+    }
+    val_pop(c, mark);
+}
+
+/* An action's "when": {"output": cond} or {"metadata": cond}; end and
+ * cancel actions only (decided when the task ends). */
+static void val_action_when(struct val_ctx *c, json_object *action, json_object *out,
+                            bool is_start)
+{
+    json_object *w = val_field(action, "when");
+    if (!w)
+        return;
+    size_t mark = val_push_key(c, "when");
+    json_object *o = NULL, *m = NULL;
+    bool has_o = json_object_is_type(w, json_type_object) &&
+                 json_object_object_get_ex(w, "output", &o);
+    bool has_m = json_object_is_type(w, json_type_object) &&
+                 json_object_object_get_ex(w, "metadata", &m);
+    if (is_start) {
+        val_err(c, "is for end and cancel actions only (decided when the task ends)");
+    } else if (!json_object_is_type(w, json_type_object) || has_o + has_m != 1 ||
+               json_object_object_length(w) != 1) {
+        val_err(c, "must be {\"output\": {...}} or {\"metadata\": {...}}");
+    } else {
+        size_t kmark = val_push_key(c, has_o ? "output" : "metadata");
+        json_object *cond = val_cond(c, has_o ? o : m);
+        val_pop(c, kmark);
+        if (cond) {
+            json_object *n = val_j(json_object_new_object());
+            json_object_object_add(n, has_o ? "output" : "metadata", cond);
+            json_object_object_add(out, "when", n);
+        }
     }
     val_pop(c, mark);
 }
@@ -663,7 +983,9 @@ static json_object *val_action(struct val_ctx *c, json_object *action, const cha
     json_object_object_add(out, "trigger", val_j(json_object_new_string(trigger)));
     json_object_object_add(out, "condition",
                            condition ? val_j(json_object_new_string(condition)) : NULL);
-    val_params(c, action, out);
+    bool is_start = strcmp(trigger, webhook_trigger_name(TRIGGER_START)) == 0;
+    val_params(c, action, out, is_start);
+    val_action_when(c, action, out, is_start);
     return out;
 }
 
@@ -1097,6 +1419,7 @@ static void val_trigger_rule(struct val_ctx *c, json_object *task, json_object *
 /* Everything about one task that the second pass (dependencies) needs. */
 struct val_task {
     const char *local_id; /* borrowed from the body; NULL when invalid */
+    json_object *parent_refs; /* parents.<x> placeholders of its actions (owned) */
     char uuid[37];
     json_object *out;  /* the normalized task (owned) */
     json_object *deps; /* the dependencies array of the body, if valid */
@@ -1141,7 +1464,9 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
         json_object_object_add(o, "fair_by", fair_by);
     json_object_object_add(o, "rules", val_rule_list(c, task, "rules", true, &info));
     json_object_object_add(o, "dedupe", val_rule_list(c, task, "dedupe_strategy", false, &info));
+    c->parent_refs = vt->parent_refs = val_j(json_object_new_array());
     json_object_object_add(o, "actions", val_actions(c, task));
+    c->parent_refs = NULL;
     val_trigger_rule(c, task, o);
     (void)val_opt_array(c, task, "dependencies", 0, &vt->deps);
 }
@@ -1290,6 +1615,28 @@ static void val_task_deps(struct val_batch *b, size_t i, size_t *seen, size_t *n
     }
     val_pop(&b->c, dmark);
     val_pop(&b->c, mark);
+    /* A parents.<x> placeholder names one of its dependencies. */
+    for (size_t r = 0; t->parent_refs && r < json_object_array_length(t->parent_refs); r++) {
+        json_object *ref = json_object_array_get_idx(t->parent_refs, r), *id, *path, *expr;
+        json_object_object_get_ex(ref, "id", &id);
+        json_object_object_get_ex(ref, "path", &path);
+        json_object_object_get_ex(ref, "expr", &expr);
+        bool found = false;
+        for (size_t j = 0; !found && j < n; j++) {
+            json_object *dep = json_object_array_get_idx(t->deps, j), *did;
+            found = json_object_is_type(dep, json_type_object) &&
+                    json_object_object_get_ex(dep, "id", &did) &&
+                    json_object_is_type(did, json_type_string) &&
+                    strcmp(json_object_get_string(did), json_object_get_string(id)) == 0;
+        }
+        if (!found) {
+            size_t pmark = b->c.path.len;
+            strbuf_adds(&b->c.path, json_object_get_string(path));
+            val_err(&b->c, "placeholder {{%.64s}}: \"%.64s\" is not a dependency of this task",
+                    json_object_get_string(expr), json_object_get_string(id));
+            val_pop(&b->c, pmark);
+        }
+    }
     b->g.par_off[i + 1] = *nedges;
     json_object_object_add(t->out, "deps", deps);
 }
@@ -1594,8 +1941,10 @@ int validate_batch(json_object *body, const struct validate_limits *lim, json_ob
     }
     rc = 0;
 out:
-    for (size_t i = 0; i < b.n; i++)
+    for (size_t i = 0; i < b.n; i++) {
         json_object_put(b.tasks[i].out);
+        json_object_put(b.tasks[i].parent_refs);
+    }
     free(b.tasks);
     val_idmap_cleanup(&b.ids);
     val_graph_cleanup(&b.g);

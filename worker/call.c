@@ -29,13 +29,27 @@ int call_from_row(struct call *c, const PGresult *res, int i)
     c->from_executor = PQnfields(res) > COL_ACTION_SOURCE &&
                        strcmp(PQgetvalue(res, i, COL_ACTION_SOURCE), "executor") == 0;
     c->params = json_tokener_parse(PQgetvalue(res, i, COL_PARAMS));
+    /* By name: the columns other features add to tr_call may come in any order. */
+    int ctx = PQfnumber(res, "context");
+    if (ctx >= 0 && !PQgetisnull(res, i, ctx)) {
+        /* Deeper than json-c's default (32): metadata and outputs are
+         * bounded by size (64 KiB each), not by depth. */
+        json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH * 8);
+        if (!tok)
+            return -1;
+        c->context = json_tokener_parse_ex(tok, PQgetvalue(res, i, ctx), PQgetlength(res, i, ctx));
+        json_tokener_free(tok);
+        /* Unreadable (too deep): every placeholder is missing, and says so. */
+    }
     return c->params && json_object_is_type(c->params, json_type_object) ? 0 : -1;
 }
 
 void call_cleanup(struct call *c)
 {
     json_object_put(c->params);
+    json_object_put(c->context);
     free(c->idem_key);
     c->params = NULL;
+    c->context = NULL;
     c->idem_key = NULL;
 }

@@ -27,6 +27,8 @@ struct call {
     char *idem_key;        /* Idempotency-Key (owned) */
     bool from_executor;    /* an action the executor registered (its on_start
                               answer), not one of the task's author */
+    json_object *context;  /* what its placeholders read (tr_call_context), or
+                              NULL when its params hold none (owned) */
 };
 
 /* Fills c from row i of res (columns of the tr_call type). Returns -1 when

@@ -33,12 +33,18 @@ struct call_request {
     char dropped_first[64];     /* the name of the first of them (cut), for the log */
 };
 
-/* Builds the request of call c at unix time now. Returns 0, or -1 with why
- * in *error (a static string) when the call cannot be made as stored (no
- * usable http(s) URL, unknown verb); out is then empty. Release out with
+/* The longest URL a call is made to, placeholders filled (bytes). */
+enum { CALL_URL_MAX = 16384 };
+
+/* Builds the request of call c at unix time now, its placeholders filled
+ * from c->context (see call_request.c). Returns 0, or -1 with why in error
+ * (error_size bytes) when the call cannot be made as stored (no usable
+ * http(s) URL, unknown verb, a placeholder without a value or with one a
+ * header cannot carry); out is then empty. Release out with
  * call_request_cleanup either way. */
 int call_request_build(const struct call_request_settings *s, const struct call *c,
-                       long long now, struct call_request *out, const char **error) WARN_UNUSED;
+                       long long now, struct call_request *out, char *error,
+                       size_t error_size) WARN_UNUSED;
 void call_request_cleanup(struct call_request *r);
 
 #endif

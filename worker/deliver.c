@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "call_request.h"
+#include "response.h"
 #include "ssrf.h"
 #include "targets.h"
 #include "util.h"
@@ -52,6 +53,9 @@ struct transfer {
     char target[TARGET_MAX];    /* for the report: its target's breaker */
     bool is_start;
     int attempts;
+    int timeout_ms;             /* params.timeout_ms, or the service's */
+    int max_attempts;           /* params.max_attempts, or 0 */
+    json_object *resp;          /* params.response (a reference), or NULL */
     long long started_ms;
     int sockets_opened;         /* connections open_socket() let through */
     int sockets_blocked;        /* and those it refused */
@@ -90,6 +94,7 @@ static void transfer_free(struct transfer *t)
     }
     call_request_cleanup(&t->req);
     strbuf_cleanup(&t->response);
+    json_object_put(t->resp);
     free(t);
 }
 
@@ -164,22 +169,32 @@ static void request_settings(const struct deliver *d, struct call_request_settin
 }
 
 int deliver_target(struct deliver *d, const struct call *c, char *target, size_t n,
-                   const char **error)
+                   char *error, size_t error_size)
 {
     struct call_request req;
     struct call_request_settings settings;
     request_settings(d, &settings);
-    int rc = call_request_build(&settings, c, (long long)time(NULL), &req, error);
+    int rc = call_request_build(&settings, c, (long long)time(NULL), &req, error, error_size);
     if (rc == 0 && targets_of_url(req.url, target, n) < 0) {
-        *error = "the URL names no target";
+        snprintf(error, error_size, "the URL names no target");
         rc = -1;
     }
     call_request_cleanup(&req);
     return rc;
 }
 
+/* An integer of params within lo..hi, or def. */
+static int param_int(json_object *params, const char *key, int lo, int hi, int def)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(params, key, &v) || !json_object_is_type(v, json_type_int))
+        return def;
+    int64_t i = json_object_get_int64(v);
+    return i >= lo && i <= hi ? (int)i : def;
+}
+
 int deliver_start(struct deliver *d, const struct call *c, const char *target,
-                  const char **error)
+                  char *error, size_t error_size)
 {
     const struct config *cfg = d->cfg;
     struct transfer *t = xcalloc(1, sizeof *t);
@@ -190,12 +205,20 @@ int deliver_start(struct deliver *d, const struct call *c, const char *target,
     snprintf(t->task_id, sizeof t->task_id, "%s", c->task_id);
     snprintf(t->trigger, sizeof t->trigger, "%s", webhook_trigger_name(c->trigger));
     t->is_start = c->trigger == TRIGGER_START;
-    t->keep_response = t->is_start;
     t->attempts = c->attempts;
+    t->timeout_ms = param_int(c->params, "timeout_ms", 1, 300000, cfg->webhook_timeout_ms);
+    t->max_attempts = param_int(c->params, "max_attempts", 1, 50, 0);
+    json_object *response;
+    if (json_object_object_get_ex(c->params, "response", &response) &&
+        json_object_is_type(response, json_type_object))
+        t->resp = json_object_get(response);
+    /* The answer is read for start calls (it may register a cancel action
+     * or be stored as output) and for calls whose rules read it. */
+    t->keep_response = t->is_start || t->resp;
     t->started_ms = util_mono_ms();
     struct call_request_settings settings;
     request_settings(d, &settings);
-    if (call_request_build(&settings, c, (long long)time(NULL), &t->req, error) < 0) {
+    if (call_request_build(&settings, c, (long long)time(NULL), &t->req, error, error_size) < 0) {
         transfer_free(t);
         return -1;
     }
@@ -214,8 +237,8 @@ int deliver_start(struct deliver *d, const struct call *c, const char *target,
     curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(t->easy, CURLOPT_PROXY, ""); /* not even from http_proxy */
     curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)cfg->webhook_timeout_ms);
-    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->webhook_timeout_ms);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
@@ -229,7 +252,7 @@ int deliver_start(struct deliver *d, const struct call *c, const char *target,
     if (t->req.dropped > 0)
         curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 1L);
     if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK) {
-        *error = "could not queue the call";
+        snprintf(error, error_size, "could not queue the call");
         transfer_free(t);
         return -1;
     }
@@ -254,6 +277,39 @@ void deliver_progress(struct deliver *d)
     curl_multi_perform(d->multi, &running);
 }
 
+/* What params.response.rules make of an answer with status: sets res's
+ * verdict fields. Returns false when no rule matched (the default applies). */
+static bool apply_rules(const struct transfer *t, long status, struct call_result *res,
+                        char *error, size_t error_size)
+{
+    json_object *rules = NULL;
+    if (!t->resp || !json_object_object_get_ex(t->resp, "rules", &rules) || !rules)
+        return false;
+    int rule;
+    enum response_verdict v = response_decide(rules, status, t->response.data ? t->response.data : "",
+                                              t->response.len, !t->too_large, &rule);
+    switch (v) {
+    case RESPONSE_NONE:
+        return false;
+    case RESPONSE_ACCEPT:
+    case RESPONSE_SUCCEED:
+        res->ok = true;
+        res->succeed = v == RESPONSE_SUCCEED && t->is_start;
+        /* the answer's body means something only when it is a 2xx */
+        res->body = status >= 200 && status < 300 && t->response.data ? t->response.data : "";
+        res->body_len = status >= 200 && status < 300 ? t->response.len : 0;
+        res->too_large = t->too_large && status >= 200 && status < 300;
+        return true;
+    case RESPONSE_FAIL:
+    case RESPONSE_RETRY:
+        snprintf(error, error_size, "HTTP %ld: response rule %d says %s", status, rule,
+                 response_verdict_name(v));
+        res->retryable = v == RESPONSE_RETRY;
+        return true;
+    }
+    return false;
+}
+
 /* Reports transfer t as ended with curl code rc, then frees it. */
 static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_done_fn done,
                    void *ctx)
@@ -264,10 +320,20 @@ static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_d
                               .task_id = t->task_id, .trigger = t->trigger,
                               .target = t->target,
                               .attempts = t->attempts,
+                              .max_attempts = t->max_attempts,
                               .elapsed_ms = util_mono_ms() - t->started_ms};
+    json_object *so = NULL;
+    res.store_output = t->is_start && t->resp &&
+                       json_object_object_get_ex(t->resp, "store_output", &so) &&
+                       json_object_get_boolean(so);
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     res.http_status = status;
-    if (rc == CURLE_OK && status >= 200 && status < 300) {
+    /* An answer came (whole, or cut by the size bound): the rules decide
+     * first, then the defaults below. */
+    bool answered = status > 0 && (rc == CURLE_OK || t->too_large);
+    if (answered && apply_rules(t, status, &res, error, sizeof error)) {
+        /* decided */
+    } else if (rc == CURLE_OK && status >= 200 && status < 300) {
         res.ok = true;
         res.body = t->response.data ? t->response.data : "";
         res.body_len = t->response.len;
@@ -281,7 +347,7 @@ static void finish(struct deliver *d, struct transfer *t, CURLcode rc, deliver_d
         snprintf(error, sizeof error, "blocked: %s", t->blocked_why);
         res.retryable = false; /* the address will not become acceptable */
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-        snprintf(error, sizeof error, "no answer within %d ms", d->cfg->webhook_timeout_ms);
+        snprintf(error, sizeof error, "no answer within %d ms", t->timeout_ms);
         res.retryable = true;
     } else if (rc != CURLE_OK) {
         snprintf(error, sizeof error, "%s", curl_easy_strerror(rc));

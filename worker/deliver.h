@@ -32,6 +32,9 @@ struct call_result {
     bool too_large;     /* a start call's 2xx answer was longer than
                            TASKRUNNER_MAX_RESPONSE_BYTES and was not read */
     long long elapsed_ms;
+    int max_attempts;   /* params.max_attempts, 0: the service's default */
+    bool succeed;       /* a response rule said "succeed" (on_start: the task ends Success) */
+    bool store_output;  /* params.response.store_output (on_start) */
 };
 
 typedef void (*deliver_done_fn)(void *ctx, const struct call_result *res);
@@ -43,12 +46,12 @@ void deliver_free(struct deliver *d);
  * its URL, templates filled) into target. Returns -1 when the call cannot
  * even be made (its URL is unusable), with *error set to a static reason. */
 int deliver_target(struct deliver *d, const struct call *c, char *target, size_t n,
-                   const char **error) WARN_UNUSED;
+                   char *error, size_t error_size) WARN_UNUSED;
 /* Starts the call c to target (whose contents are copied). Returns -1 when
- * it cannot even be made (its URL is unusable), with *error set to a static
- * reason. */
+ * it cannot even be made (as deliver_target), with why in error. The call's
+ * params.timeout_ms, params.max_attempts and params.response apply. */
 int deliver_start(struct deliver *d, const struct call *c, const char *target,
-                  const char **error) WARN_UNUSED;
+                  char *error, size_t error_size) WARN_UNUSED;
 int deliver_inflight(const struct deliver *d);
 /* Waits for transfer activity or one of the extra descriptors, at most
  * timeout_ms (curl_multi_poll). */

@@ -37,10 +37,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "queries.h"
+#include "response.h"
 #include "schedules.h"
 #include "start_answer.h"
 #include "targets.h"
 #include "url.h"
+#include "validate.h"
 
 enum {
     EXPIRE_EVERY_MS = 200,   /* heartbeat timeouts are noticed within this */
@@ -130,6 +132,36 @@ static void read_start_answer(const struct worker *w, const struct call_result *
     }
 }
 
+/* A start call's answer as the task's output (params.response.store_output):
+ * one JSON value of at most OUTPUT_MAX bytes, storable as jsonb (the rules
+ * of PATCH {"output"}). Returns 0 with *out (caller owns; NULL for JSON
+ * null), or -1 with why it is not stored (the call still counts). */
+enum { OUTPUT_MAX = 65536 };
+static int read_output(const struct call_result *res, json_object **out, char *why, size_t n)
+{
+    *out = NULL;
+    if (res->too_large || res->body_len > OUTPUT_MAX) {
+        snprintf(why, n, "the answer is longer than %d bytes", OUTPUT_MAX);
+        return -1;
+    }
+    if (response_parse(res->body, res->body_len, out) < 0) {
+        snprintf(why, n, "the answer is not one JSON value (depth at most %d)",
+                 RESPONSE_DEPTH_MAX);
+        return -1;
+    }
+    struct verr_list errs;
+    verr_list_init(&errs);
+    int rc = validate_json_value(*out, "output", &errs);
+    if (rc < 0) {
+        snprintf(why, n, "the answer cannot be stored: %s %s", errs.items[0].field,
+                 errs.items[0].message);
+        json_object_put(*out);
+        *out = NULL;
+    }
+    verr_list_cleanup(&errs);
+    return rc;
+}
+
 /* Tells the breaker of res's target how the call went; records and logs
  * a target held back or resumed. */
 static void judge_target(struct worker *w, const struct call_result *res)
@@ -176,19 +208,29 @@ static void on_call_done(void *ctx, const struct call_result *res)
         count_attempt(w, res);
     if (res->ok) {
         struct start_answer answer = {.kind = START_ANSWER_NONE};
+        struct queries_done_extra extra = {.succeed = res->succeed};
+        char why[160];
         log_debug("%s call answered %ld in %lld ms", res->trigger, res->http_status,
                   res->elapsed_ms);
-        if (res->is_start && !w->handing_back)
+        if (res->is_start && !w->handing_back && res->store_output) {
+            /* The answer is the task's output, not an action to register. */
+            extra.set_output = read_output(res, &extra.output, why, sizeof why) == 0;
+            if (!extra.set_output)
+                extra.output_refused = why;
+        } else if (res->is_start && !w->handing_back) {
             read_start_answer(w, res, &answer);
+        }
         queries_outcome_done(&w->outcomes, res->delivery_id, answer.action,
                              answer.kind == START_ANSWER_REFUSED ? answer.reason : NULL,
-                             &attempt);
+                             &attempt, &extra);
+        json_object_put(extra.output);
         start_answer_cleanup(&answer);
     } else {
         int retry = -1;
+        int max = res->max_attempts > 0 ? res->max_attempts : w->cfg->retry_attempts;
         if (w->handing_back)
             retry = 0;
-        else if (res->retryable && res->attempts < w->cfg->retry_attempts)
+        else if (res->retryable && res->attempts < max)
             retry = backoff_ms(w->cfg, res->attempts);
         log_info("%s call failed (attempt %d): %s; %s", res->trigger, res->attempts, res->error,
                  retry >= 0 ? "will retry" : "giving up");
@@ -221,12 +263,12 @@ static void hand_back(struct worker *w, const struct call *c, const char *target
 static void dispatch(struct worker *w, struct call *c, const char *known_target)
 {
     char target[TARGET_MAX];
-    const char *error = "stored action is unreadable";
+    char error[320] = "stored action is unreadable";
     struct queries_attempt none = {0};
     bool granted = false;
     if (known_target)
         snprintf(target, sizeof target, "%s", known_target);
-    else if (deliver_target(w->deliver, c, target, sizeof target, &error) < 0)
+    else if (deliver_target(w->deliver, c, target, sizeof target, error, sizeof error) < 0)
         goto cannot;
     enum target_verdict v = targets_admit(w->targets, target, util_mono_ms());
     if (v == TARGET_PROBE) {
@@ -241,7 +283,7 @@ static void dispatch(struct worker *w, struct call *c, const char *known_target)
     }
     switch (v) {
     case TARGET_GO:
-        if (deliver_start(w->deliver, c, target, &error) == 0)
+        if (deliver_start(w->deliver, c, target, error, sizeof error) == 0)
             return;
         {
             int cd, f;

@@ -150,7 +150,7 @@ static json_object *outcome_new(struct queries_outcomes *o, long long delivery_i
 
 void queries_outcome_done(struct queries_outcomes *o, long long delivery_id,
                         json_object *cancel_action, const char *refusal,
-                        const struct queries_attempt *a)
+                        const struct queries_attempt *a, const struct queries_done_extra *e)
 {
     json_object *x = outcome_new(o, delivery_id, a);
     json_object_object_add(x, "ok", json_object_new_boolean(1));
@@ -158,6 +158,14 @@ void queries_outcome_done(struct queries_outcomes *o, long long delivery_id,
         json_object_object_add(x, "cancel_action", json_object_get(cancel_action));
     if (refusal)
         json_object_object_add(x, "refused", json_object_new_string(refusal));
+    if (e && e->succeed)
+        json_object_object_add(x, "succeed", json_object_new_boolean(1));
+    if (e && e->set_output) {
+        json_object_object_add(x, "set_output", json_object_new_boolean(1));
+        json_object_object_add(x, "output", json_object_get(e->output));
+    }
+    if (e && e->output_refused)
+        json_object_object_add(x, "output_refused", json_object_new_string(e->output_refused));
 }
 
 void queries_outcome_failed(struct queries_outcomes *o, long long delivery_id, const char *error,

@@ -44,9 +44,17 @@ void queries_outcomes_cleanup(struct queries_outcomes *o);
  * action, or NULL; o takes a reference of its own), or was meant as an
  * action but refused for the reason refusal (or NULL): either goes into the
  * task's history. */
+/* What else a 2xx (or accepted) answer asked (API.md, "Webhooks v2"). */
+struct queries_done_extra {
+    bool succeed;               /* a response rule said succeed: the task ends Success */
+    bool set_output;            /* store_output: output (NULL: JSON null) becomes the task's */
+    json_object *output;
+    const char *output_refused; /* store_output, but not stored: why */
+};
+
 void queries_outcome_done(struct queries_outcomes *o, long long delivery_id,
                         json_object *cancel_action, const char *refusal,
-                        const struct queries_attempt *a);
+                        const struct queries_attempt *a, const struct queries_done_extra *x);
 /* A call failed: retry after retry_ms, or for good when retry_ms < 0. */
 void queries_outcome_failed(struct queries_outcomes *o, long long delivery_id, const char *error,
                           int retry_ms, const struct queries_attempt *a);

@@ -260,18 +260,19 @@ BEGIN
     WITH ins AS (
         INSERT INTO deliveries (task_id, action_id, trigger, attempt, state, attempts,
                                 lease_until, owner)
-        SELECT x.id,
-               (SELECT a.id FROM actions a WHERE a.task_id = x.id AND a.trigger = 'Start'
-                ORDER BY a.position LIMIT 1),
-               'Start', x.attempt, 'inflight', 1,
-               now() + make_interval(secs => p_lease_ms / 1000.0), p_owner
-        FROM tasks x WHERE x.id = ANY (v_claimed)
+        SELECT x.id, s.id, 'Start', x.attempt, 'inflight', 1,
+               now() + tr_call_lease(p_lease_ms, s.params), p_owner
+        FROM tasks x
+        CROSS JOIN LATERAL (SELECT a.id, a.params FROM actions a
+                            WHERE a.task_id = x.id AND a.trigger = 'Start'
+                            ORDER BY a.position LIMIT 1) s
+        WHERE x.id = ANY (v_claimed)
         ORDER BY x.priority DESC, x.seq
         RETURNING *
     )
     SELECT ins.id, ins.task_id, tk.batch_id, ins.trigger::text, ins.outcome::text, a.params,
            ins.attempts, ins.attempt, tr_idem_key(ins.task_id, ins.trigger, ins.outcome, ins.action_id),
-           a.source
+           a.source, tr_call_context(ins.task_id, a.params)
     FROM ins JOIN tasks tk ON tk.id = ins.task_id JOIN actions a ON a.id = ins.action_id
     ORDER BY ins.id;
 END

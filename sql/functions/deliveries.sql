@@ -26,7 +26,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY
     WITH due AS (
-        SELECT id FROM deliveries
+        SELECT id, action_id FROM deliveries
         WHERE state = 'queued' AND next_at <= now()
         ORDER BY next_at
         LIMIT p_limit
@@ -34,12 +34,14 @@ BEGIN
     ), taken AS (
         UPDATE deliveries d
         SET state = 'inflight', attempts = d.attempts + 1, owner = p_owner,
-            lease_until = now() + make_interval(secs => p_lease_ms / 1000.0)
-        FROM due WHERE d.id = due.id
+            lease_until = now() + tr_call_lease(p_lease_ms, x.params)
+        FROM due JOIN actions x ON x.id = due.action_id
+        WHERE d.id = due.id
         RETURNING d.*
     )
     SELECT k.id, k.task_id, t.batch_id, k.trigger::text, k.outcome::text, a.params, k.attempts,
-           k.attempt, tr_idem_key(k.task_id, k.trigger, k.outcome, k.action_id), a.source
+           k.attempt, tr_idem_key(k.task_id, k.trigger, k.outcome, k.action_id), a.source,
+           tr_call_context(k.task_id, a.params)
     FROM taken k JOIN tasks t ON t.id = k.task_id JOIN actions a ON a.id = k.action_id
     ORDER BY k.id;
 END
@@ -193,6 +195,48 @@ BEGIN
 END
 $$;
 
+-- A start call answered (2xx, or accepted by a response rule) whose
+-- params.response asked more (API.md, "Webhooks v2"): p_set_output stores
+-- p_output as the task's output, p_output_refused (why store_output did not)
+-- goes into its history (output_not_stored), p_succeed ends the task Success
+-- at once (a synchronous task). Both through tr_patch_task, as the
+-- executor's PATCH would: same checks (the attempt still current), same
+-- history, end actions and propagation. A task that moved on meanwhile is
+-- left alone.
+CREATE OR REPLACE FUNCTION tr_delivery_done_answer(p_id bigint, p_http_status integer,
+                                                   p_duration_ms integer, p_succeed boolean,
+                                                   p_set_output boolean, p_output jsonb,
+                                                   p_output_refused text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d         deliveries;
+    v_status  task_status;
+    v_attempt integer;
+BEGIN
+    SELECT * INTO d FROM deliveries WHERE id = p_id AND state = 'inflight';
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    PERFORM tr_deliveries_done(ARRAY[p_id], ARRAY[p_http_status], ARRAY[p_duration_ms]);
+    IF d.trigger <> 'Start' THEN
+        RETURN;
+    END IF;
+    SELECT status, attempt INTO v_status, v_attempt FROM tasks WHERE id = d.task_id FOR UPDATE;
+    IF v_status NOT IN ('Claimed', 'Running') OR v_attempt <> d.attempt THEN
+        RETURN;
+    END IF;
+    IF p_output_refused IS NOT NULL THEN
+        PERFORM tr_task_event(d.task_id, 'output_not_stored', v_status, v_status,
+                              jsonb_build_object('delivery_id', p_id, 'reason', p_output_refused));
+    END IF;
+    IF p_succeed OR p_set_output THEN
+        PERFORM tr_patch_task(d.task_id, CASE WHEN p_succeed THEN 'Success'::task_status END,
+                              0, 0, false, NULL, NULL, NULL, d.attempt, 'worker', NULL, NULL,
+                              p_set_output, p_output);
+    END IF;
+END
+$$;
+
 -- A call failed (p_error; p_http_status, 0 without an answer; after
 -- p_duration_ms). With p_retry_ms it is queued again that much later;
 -- without, it has failed for good: a start call fails its task's attempt
@@ -275,8 +319,9 @@ BEGIN
     INTO v_ids, v_http, v_ms
     FROM jsonb_to_recordset(p_outcomes)
          AS x (id bigint, ok boolean, http integer, ms integer, cancel_action jsonb,
-               refused text)
-    WHERE x.ok AND x.cancel_action IS NULL AND x.refused IS NULL;
+               refused text, succeed boolean, set_output boolean, output_refused text)
+    WHERE x.ok AND x.cancel_action IS NULL AND x.refused IS NULL AND x.succeed IS NULL
+      AND x.set_output IS NULL AND x.output_refused IS NULL;
     IF v_ids IS NOT NULL THEN
         PERFORM tr_deliveries_done(v_ids, v_http, v_ms);
     END IF;
@@ -284,11 +329,18 @@ BEGIN
     FOR o IN SELECT x.*
              FROM jsonb_to_recordset(p_outcomes)
                   AS x (id bigint, ok boolean, http integer, ms integer, cancel_action jsonb,
-                        refused text, error text, retry_ms integer)
-             WHERE NOT (x.ok AND x.cancel_action IS NULL AND x.refused IS NULL)
+                        refused text, error text, retry_ms integer, succeed boolean,
+                        set_output boolean, output jsonb, output_refused text)
+             WHERE NOT (x.ok AND x.cancel_action IS NULL AND x.refused IS NULL
+                        AND x.succeed IS NULL AND x.set_output IS NULL
+                        AND x.output_refused IS NULL)
              ORDER BY x.id
     LOOP
-        IF o.ok AND o.cancel_action IS NOT NULL THEN
+        IF o.ok AND (o.succeed OR o.set_output OR o.output_refused IS NOT NULL) THEN
+            PERFORM tr_delivery_done_answer(o.id, o.http, o.ms, coalesce(o.succeed, false),
+                                            coalesce(o.set_output, false), o.output,
+                                            o.output_refused);
+        ELSIF o.ok AND o.cancel_action IS NOT NULL THEN
             PERFORM tr_delivery_done_registering(o.id, o.cancel_action, o.http, o.ms);
         ELSIF o.ok THEN
             PERFORM tr_delivery_done_refusing(o.id, o.refused, o.http, o.ms);

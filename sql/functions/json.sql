@@ -77,8 +77,12 @@ $$;
 -- STABLE: json_build_object is; declared IMMUTABLE it would never be inlined.
 CREATE OR REPLACE FUNCTION tr_action_json(a actions) RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
-                             'condition', a.condition, 'params', tr_mask_url_in(a.params))
+    SELECT CASE WHEN a.fire_when IS NULL
+                THEN json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
+                                       'condition', a.condition, 'params', tr_mask_url_in(a.params))
+                ELSE json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
+                                       'condition', a.condition, 'params', tr_mask_url_in(a.params),
+                                       'when', a.fire_when) END
 $$;
 
 -- One task. Each parent is looked up by its primary key (a join of links to

@@ -67,14 +67,32 @@ BEGIN
         UPDATE deliveries SET state = 'done', finished_at = now(), last_error = 'task ended'
         WHERE task_id = v_id AND trigger = 'Start' AND state = 'queued';
 
-        INSERT INTO deliveries (task_id, action_id, trigger, outcome)
-        SELECT v_id, a.id, a.trigger, v_status
-        FROM actions a
-        WHERE a.task_id = v_id
-          AND ((a.trigger = 'End' AND a.condition = v_status::text)
-               OR (a.trigger = 'Cancel' AND v_old IN ('Claimed', 'Running')
-                   AND (v_status = 'Canceled' OR (i = 1 AND p_fire_cancel))))
-        ORDER BY a.position;
+        -- Actions with a "when" (API.md, "Webhooks v2") fire only if it
+        -- holds now, on the output and metadata the task ends with; those
+        -- that do not are written to its history (action_not_fired).
+        WITH due AS (
+            SELECT a.id, a.trigger, a.fire_when, a.position,
+                   CASE WHEN a.fire_when IS NULL THEN true
+                        ELSE tr_when_holds(a.fire_when,
+                                           (SELECT x.output FROM tasks x WHERE x.id = v_id),
+                                           (SELECT x.metadata FROM tasks x WHERE x.id = v_id))
+                   END AS fires
+            FROM actions a
+            WHERE a.task_id = v_id
+              AND ((a.trigger = 'End' AND a.condition = v_status::text)
+                   OR (a.trigger = 'Cancel' AND v_old IN ('Claimed', 'Running')
+                       AND (v_status = 'Canceled' OR (i = 1 AND p_fire_cancel))))
+        ), queued AS (
+            INSERT INTO deliveries (task_id, action_id, trigger, outcome)
+            SELECT v_id, due.id, due.trigger, v_status FROM due WHERE due.fires
+            ORDER BY due.position
+        )
+        INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
+        SELECT v_id, 'action_not_fired', tr_actor(), v_status, v_status,
+               jsonb_build_object('action_id', due.id, 'trigger', due.trigger,
+                                  'when', due.fire_when)
+        FROM due WHERE NOT due.fires
+        ORDER BY due.position;
 
         -- Its children, locked in id order (as tr_move_tasks locks): parents
         -- of one child ending at once on several workers count one after

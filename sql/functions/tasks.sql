@@ -158,9 +158,9 @@ BEGIN
                                    WHERE x.batch_id = p_batch AND x.lane IS NOT NULL));
     END IF;
 
-    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position)
+    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position, fire_when)
     SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
-           a ->> 'condition', a -> 'params', m
+           a ->> 'condition', a -> 'params', m, a -> 'when'
     FROM jsonb_array_elements(p_tasks) AS e,
          jsonb_array_elements(e -> 'actions') WITH ORDINALITY AS y (a, m)
     WHERE NOT v_skip ? (e ->> 'id');

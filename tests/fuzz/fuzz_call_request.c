@@ -209,10 +209,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                           .callback_secret = data[0] & 4 ? "callback" : NULL,
                                           .webhook_secret = "webhook secret"};
         struct call_request r;
-        const char *error = NULL;
-        if (call_request_build(&s, &c, 1700000000LL, &r, &error) == 0)
+        char error[320] = "";
+        if (call_request_build(&s, &c, 1700000000LL, &r, error, sizeof error) == 0)
             check_request(&r, &c);
-        else if (!error)
+        else if (!error[0])
             abort();
         call_request_cleanup(&r);
     }
