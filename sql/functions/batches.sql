@@ -11,7 +11,7 @@ BEGIN
                'total', (SELECT count(*) FROM tasks t WHERE t.batch_id = b.id),
                'success', (SELECT coalesce(sum(t.success), 0) FROM tasks t WHERE t.batch_id = b.id),
                'failures', (SELECT coalesce(sum(t.failures), 0) FROM tasks t WHERE t.batch_id = b.id),
-               'paused', false,
+               'paused', b.paused,
                'by_status', (SELECT coalesce(json_object_agg(s.status, s.n), '{}')
                              FROM (SELECT t.status::text AS status, count(*) AS n FROM tasks t
                                    WHERE t.batch_id = b.id GROUP BY 1 ORDER BY 1) s),
@@ -48,17 +48,20 @@ $$;
 
 -- GET /batches: one page of batches, newest first, each with its counts by
 -- status, kinds and times: the original client's BatchSummaryDto plus this
--- service's fields. Filters are NULL when not given: p_requester,
+-- service's fields. Filters are NULL when not given: p_requester, p_paused,
+-- p_schedule_id,
 -- p_after/p_before on the batch's creation time (both ends included), and
--- p_kind/p_status/p_name (exact kind, status, substring of the name) keep the
--- batches having such a task. The page is read from batches_created_idx (or
+-- p_kind/p_status/p_name/p_group (exact kind, status, substring of the name,
+-- group) keep the batches having such a task. The page is read from batches_created_idx (or
 -- batches_requester_created_idx), then each batch's tasks from
 -- tasks_batch_idx: the cost is the page's tasks, not the table's. A custom
 -- plan per call folds the tests of the filters not given away.
 CREATE OR REPLACE FUNCTION tr_list_batches(p_requester text, p_kind text, p_status task_status,
                                            p_name text, p_after timestamptz,
-                                           p_before timestamptz, p_limit bigint,
-                                           p_offset bigint, OUT code integer, OUT body text)
+                                           p_before timestamptz, p_group text,
+                                           p_schedule_id uuid, p_paused boolean,
+                                           p_limit bigint, p_offset bigint,
+                                           OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_custom_plan
 AS $$
@@ -71,21 +74,24 @@ BEGIN
                'status_counts', json_build_object(
                    'waiting', s.waiting, 'pending', s.pending, 'claimed', s.claimed,
                    'running', s.running, 'success', s.success, 'failure', s.failure,
-                   'paused', s.paused, 'canceled', s.canceled, 'skipped', 0),
+                   'paused', s.paused, 'canceled', s.canceled, 'skipped', s.skipped),
                'kinds', s.kinds, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
-               'paused', false, 'schedule_id', b.schedule_id)
+               'paused', b.paused, 'schedule_id', b.schedule_id)
              ORDER BY b.created_at DESC, b.id DESC), '[]')::text
     INTO body
     FROM (SELECT * FROM batches x
           WHERE (p_requester IS NULL OR x.requester = p_requester)
             AND (p_after IS NULL OR x.created_at >= p_after)
             AND (p_before IS NULL OR x.created_at <= p_before)
-            AND ((p_kind IS NULL AND p_status IS NULL AND p_name IS NULL)
+            AND (p_schedule_id IS NULL OR x.schedule_id = p_schedule_id)
+            AND (p_paused IS NULL OR x.paused = p_paused)
+            AND ((p_kind IS NULL AND p_status IS NULL AND p_name IS NULL AND p_group IS NULL)
                  OR EXISTS (SELECT 1 FROM tasks t
                             WHERE t.batch_id = x.id
                               AND (p_kind IS NULL OR t.kind = p_kind)
                               AND (p_status IS NULL OR t.status = p_status)
-                              AND (p_name IS NULL OR strpos(t.name, p_name) > 0)))
+                              AND (p_name IS NULL OR strpos(t.name, p_name) > 0)
+                              AND (p_group IS NULL OR t.grp = p_group)))
           ORDER BY x.created_at DESC, x.id DESC
           LIMIT p_limit OFFSET p_offset) b
     CROSS JOIN LATERAL (
@@ -99,6 +105,7 @@ BEGIN
                count(*) FILTER (WHERE t.status = 'Failure') AS failure,
                count(*) FILTER (WHERE t.status = 'Paused') AS paused,
                count(*) FILTER (WHERE t.status = 'Canceled') AS canceled,
+               count(*) FILTER (WHERE t.status = 'Skipped') AS skipped,
                coalesce(array_agg(DISTINCT t.kind), '{}') AS kinds
         FROM tasks t WHERE t.batch_id = b.id) s;
 END

@@ -42,7 +42,7 @@ BEGIN
                  tr_fair_key(t.metadata, t.fair_by) AS fair, t.seq, t.created_at
           FROM tasks t
           WHERE t.id = ANY (p_ids) AND t.lane IS NOT NULL
-            AND t.status = 'Pending' AND t.not_before IS NULL
+            AND t.status = 'Pending' AND t.not_before IS NULL AND t.held = 0
           ORDER BY t.lane, t.seq) h;
     IF v_lanes IS NULL THEN
         RETURN;
@@ -90,7 +90,8 @@ BEGIN
         WHERE l.id = p_lane
           AND NOT EXISTS (SELECT 1 FROM tasks t
                           WHERE t.lane = p_lane AND t.status = 'Pending'
-                            AND t.not_before IS NULL AND t.lane IS NOT NULL);
+                            AND t.not_before IS NULL AND t.lane IS NOT NULL
+                            AND t.held = 0);
     END IF;
 END
 $$;
@@ -153,7 +154,7 @@ BEGIN
             EXIT;
         END IF;
         SELECT x.priority, x.created_at INTO f_prio, f_at FROM tasks x
-        WHERE x.status = 'Pending' AND x.not_before IS NULL AND x.lane IS NULL
+        WHERE x.status = 'Pending' AND x.not_before IS NULL AND x.lane IS NULL AND x.held = 0
         ORDER BY x.priority DESC, x.seq
         OFFSET v_free LIMIT 1;
         IF FOUND AND (f_prio > v_prio OR (f_prio = v_prio AND f_at <= v_rank)) THEN
@@ -164,7 +165,7 @@ BEGIN
         -- The lane's first task, as committed now.
         SELECT * INTO t FROM tasks x
         WHERE x.lane = v_lane AND x.status = 'Pending' AND x.not_before IS NULL
-          AND x.lane IS NOT NULL
+          AND x.lane IS NOT NULL AND x.held = 0
         ORDER BY x.seq LIMIT 1;
         IF NOT FOUND THEN
             PERFORM tr_lane_drop(v_lane);
@@ -212,7 +213,7 @@ BEGIN
         END IF;
         SELECT * INTO t FROM tasks x
         WHERE x.lane = v_lane AND x.status = 'Pending' AND x.not_before IS NULL
-          AND x.lane IS NOT NULL
+          AND x.lane IS NOT NULL AND x.held = 0
         ORDER BY x.seq LIMIT 1
         FOR UPDATE SKIP LOCKED;
         IF NOT FOUND THEN                     -- others hold every one of them
@@ -229,7 +230,7 @@ BEGIN
         -- The lane's next task is its head now.
         SELECT * INTO t FROM tasks x
         WHERE x.lane = v_lane AND x.status = 'Pending' AND x.not_before IS NULL
-          AND x.lane IS NOT NULL
+          AND x.lane IS NOT NULL AND x.held = 0
         ORDER BY x.seq LIMIT 1;
         IF FOUND THEN
             PERFORM tr_lane_move_head(v_lane, t.seq, t.created_at);
@@ -246,7 +247,7 @@ BEGIN
     IF v_free > 0 THEN
         SELECT array_agg(f.id) INTO v_ids
         FROM (SELECT id FROM tasks
-              WHERE status = 'Pending' AND not_before IS NULL AND lane IS NULL
+              WHERE status = 'Pending' AND not_before IS NULL AND lane IS NULL AND held = 0
               ORDER BY priority DESC, seq
               LIMIT v_free
               FOR UPDATE SKIP LOCKED) f;

@@ -62,6 +62,7 @@ DECLARE
     v_skipped  uuid[];
     v_digest   text;
     v_lock     bigint;
+    v_held     text[] := '{}';  -- groups of the batch on hold
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
@@ -108,6 +109,9 @@ BEGIN
     END IF;
 
     INSERT INTO batches (id, requester) VALUES (p_batch, p_requester);
+    IF p_tasks @? '$[*].group' THEN
+        v_held := tr_groups_for_create(p_tasks);
+    END IF;
 
     IF p_tasks @? '$[*].dedupe[0]' THEN
         FOR t IN SELECT e FROM jsonb_array_elements(p_tasks) AS e
@@ -129,7 +133,8 @@ BEGIN
 
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
                        metadata, rules, open_parents, expected_count, max_retries,
-                       retry_backoff, fair_by, lane, scheduled_at, not_before, trigger_rule)
+                       retry_backoff, fair_by, lane, scheduled_at, not_before, trigger_rule,
+                       grp, held)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
@@ -148,7 +153,8 @@ BEGIN
            -- Not startable before its scheduled start (tr_release_due).
            CASE WHEN (e ->> 'scheduled_at')::timestamptz > now()
                 THEN (e ->> 'scheduled_at')::timestamptz END,
-           e ->> 'trigger_rule'
+           e ->> 'trigger_rule',
+           e ->> 'group', CASE WHEN e ->> 'group' = ANY (v_held) THEN 1 ELSE 0 END
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
     ORDER BY n;
@@ -509,6 +515,15 @@ BEGIN
         END IF;
         IF t.status = 'Paused' THEN
             v := v || '[{"type": "paused"}]';
+        END IF;
+        -- Holds of its group and batch (the claim takes only held = 0).
+        IF t.held & 1 <> 0 AND t.status IN ('Waiting', 'Pending', 'Paused') THEN
+            v := v || jsonb_build_array(jsonb_build_object('type', 'group_paused',
+                                                           'group', t.grp));
+        END IF;
+        IF t.held & 2 <> 0 AND t.status IN ('Waiting', 'Pending', 'Paused') THEN
+            v := v || jsonb_build_array(jsonb_build_object('type', 'batch_paused',
+                                                           'batch_id', t.batch_id));
         END IF;
         IF t.status = 'Pending' THEN
             -- The worker's own decision (tr_rules_check), without its locks.
