@@ -1109,6 +1109,23 @@ static void val_group(struct val_ctx *c, json_object *task, json_object *o)
     val_pop(c, mark);
 }
 
+/* preemptible (API.md, "Groups, batch controls and preemption"): a
+ * boolean, false when absent or null. */
+static void val_preemptible(struct val_ctx *c, json_object *task, json_object *o)
+{
+    json_object *v = val_field(task, "preemptible");
+    if (!v || json_object_is_type(v, json_type_null))
+        return;
+    if (json_object_is_type(v, json_type_boolean)) {
+        if (json_object_get_boolean(v))
+            json_object_object_add(o, "preemptible", json_object_new_boolean(1));
+        return;
+    }
+    size_t mark = val_push_key(c, "preemptible");
+    val_err(c, "must be a boolean");
+    val_pop(c, mark);
+}
+
 /* Everything about one task that the second pass (dependencies) needs. */
 struct val_task {
     const char *local_id; /* borrowed from the body; NULL when invalid */
@@ -1159,6 +1176,7 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     json_object_object_add(o, "actions", val_actions(c, task));
     val_trigger_rule(c, task, o);
     val_group(c, task, o);
+    val_preemptible(c, task, o);
     (void)val_opt_array(c, task, "dependencies", 0, &vt->deps);
 }
 

@@ -112,7 +112,9 @@ $$;
 -- counts once in taskrunner_tasks_blocked_by_rule_total; one passed over
 -- because another worker is counting its rule key, or starting its fair_by
 -- value, right now does not (that worker decides, and the next wake-up
--- looks again).
+-- looks again). A lane whose rule is full may take the slot of a
+-- preemptible task of lower priority (tr_preempt_for). Tasks a group or
+-- batch hold keeps back (held <> 0) are never candidates.
 CREATE OR REPLACE FUNCTION tr_claim(p_owner integer, p_limit integer, p_lease_ms integer,
                                     p_scan integer DEFAULT 5000) RETURNS SETOF tr_call
 LANGUAGE plpgsql AS $$
@@ -196,12 +198,13 @@ BEGIN
                 v_busy := v_busy || v_sig;
                 v_skip := v_skip || v_lane;
                 CONTINUE;
-            ELSIF v_verdict = 'full' THEN
+            ELSIF v_verdict = 'full' AND tr_preempt_for(t) IS NULL THEN
                 v_full := v_full || v_sig;
                 v_blocked := v_blocked + 1;
                 v_skip := v_skip || v_lane;
                 CONTINUE;
             END IF;
+            -- (full, and a preemptible task gave its slot up: t takes it)
         END IF;
         -- A fair_by value another worker is starting now is its to start.
         IF v_fair IS NOT NULL THEN

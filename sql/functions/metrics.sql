@@ -101,7 +101,7 @@ $$;
 -- keeps membership fixed for a given bound, so no series ever decreases
 -- (which Prometheus would take for a counter reset) and the counters need
 -- no registry of kinds that every completion would have to consult.
-CREATE OR REPLACE FUNCTION tr_metrics_scrape(p_max_kinds integer)
+CREATE OR REPLACE FUNCTION tr_metrics_scrape(p_max_kinds integer, p_max_groups integer)
 RETURNS TABLE (name text, labels text, value bigint)
 LANGUAGE sql STABLE AS $$
     WITH sums AS (
@@ -147,6 +147,20 @@ LANGUAGE sql STABLE AS $$
         SELECT 'taskrunner_tasks', jsonb_build_object('status', st.status),
                (SELECT count(*) FROM tasks t WHERE t.status = st.status)
         FROM unnest(enum_range(NULL::task_status)) AS st (status)
+        UNION ALL  -- tasks of each group not ended: the first p_max_groups groups named
+                   -- (by first appearance, so a name never changes series), the rest "other"
+        SELECT 'taskrunner_group_tasks',
+               jsonb_build_object('group', CASE WHEN g.rank <= p_max_groups THEN g.name
+                                                ELSE 'other' END,
+                                  'status', c.status),
+               sum(c.n)::bigint
+        FROM (SELECT t.grp, t.status, count(*) AS n FROM tasks t
+              WHERE t.status IN ('Waiting', 'Pending', 'Claimed', 'Running', 'Paused')
+                AND t.grp IS NOT NULL
+              GROUP BY 1, 2) c
+        JOIN (SELECT gr.name, row_number() OVER (ORDER BY gr.created_at, gr.name) AS rank
+              FROM groups gr) g ON g.name = c.grp
+        GROUP BY 2
         UNION ALL  -- webhook targets held back by a circuit breaker now
         SELECT 'taskrunner_webhook_targets_unavailable', '{}',
                (SELECT count(*) FROM held_targets)

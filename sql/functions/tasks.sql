@@ -134,7 +134,7 @@ BEGIN
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
                        metadata, rules, open_parents, expected_count, max_retries,
                        retry_backoff, fair_by, lane, scheduled_at, not_before, trigger_rule,
-                       grp, held)
+                       grp, held, preemptible)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
@@ -154,7 +154,8 @@ BEGIN
            CASE WHEN (e ->> 'scheduled_at')::timestamptz > now()
                 THEN (e ->> 'scheduled_at')::timestamptz END,
            e ->> 'trigger_rule',
-           e ->> 'group', CASE WHEN e ->> 'group' = ANY (v_held) THEN 1 ELSE 0 END
+           e ->> 'group', CASE WHEN e ->> 'group' = ANY (v_held) THEN 1 ELSE 0 END,
+           coalesce((e ->> 'preemptible')::boolean, false)
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
     ORDER BY n;

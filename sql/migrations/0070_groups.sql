@@ -40,6 +40,19 @@ DROP INDEX tasks_runnable_idx;
 CREATE INDEX tasks_runnable_idx ON tasks (priority DESC, seq)
     WHERE status = 'Pending' AND not_before IS NULL AND lane IS NULL AND held = 0;
 
+-- Preemption: a preemptible task that holds a slot of a full concurrency
+-- rule may be sent back to Pending for a task of strictly higher priority
+-- (sql/functions/preemption.sql). The index finds the candidates, which are
+-- few: started preemptible tasks. A cancel call made because of a preemption
+-- reports "Preempted" (no task status: outcome stays NULL).
+ALTER TABLE tasks ADD COLUMN preemptible boolean NOT NULL DEFAULT false;
+CREATE INDEX tasks_preemptible_idx ON tasks (kind, priority)
+    WHERE preemptible AND status IN ('Claimed', 'Running');
+ALTER TABLE deliveries ADD COLUMN preempted boolean NOT NULL DEFAULT false;
+
+-- tr_metrics_scrape takes the bound of group names.
+DROP FUNCTION IF EXISTS tr_metrics_scrape(integer);
+
 -- tr_list_batches takes the filters group, schedule_id and paused.
 DROP FUNCTION IF EXISTS tr_list_batches(text, text, task_status, text, timestamptz, timestamptz,
                                         bigint, bigint);

@@ -107,6 +107,12 @@ def step_group_hold(rx):
     g_body = expect(api("GET", gpath(g)), 200, "GET group")
     check(g_body["paused"] is True and g_body["paused_by"] == "ops-anna",
           f"GET paused group: {short(g_body)}")
+    step("the gauge taskrunner_group_tasks counts the group's tasks by status")
+    _, _, _, raw = api("GET", "/metrics")
+    lines = [x for x in raw.decode().splitlines() if x.startswith("taskrunner_group_tasks{")
+             and f'group="{g}"' in x and 'status="Pending"' in x]
+    check(len(lines) == 1 and float(lines[0].rsplit(" ", 1)[1]) == 2,
+          f"taskrunner_group_tasks of {g!r} Pending: expected 2, got {lines}")
     step("pause again: nothing changes (200)")
     expect(api("POST", gpath(g, "/pause")), 200, "pause again")
 
