@@ -2,24 +2,27 @@
 -- counts, stopping it, the list of batches and a batch's DAG.
 
 -- GET /batches/{id}. A batch made by a schedule also shows schedule_id and
--- scheduled_for (the slot; issue 12).
+-- scheduled_for (the slot; issue 12). The counts come from task_counts
+-- (counts.sql), not from the batch's tasks.
 CREATE OR REPLACE FUNCTION tr_batch_stats(p_batch uuid, OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     SELECT 200, json_build_object(
                'batch_id', b.id, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
-               'total', (SELECT count(*) FROM tasks t WHERE t.batch_id = b.id),
-               'success', (SELECT coalesce(sum(t.success), 0) FROM tasks t WHERE t.batch_id = b.id),
-               'failures', (SELECT coalesce(sum(t.failures), 0) FROM tasks t WHERE t.batch_id = b.id),
-               'paused', b.paused,
-               'by_status', (SELECT coalesce(json_object_agg(s.status, s.n), '{}')
-                             FROM (SELECT t.status::text AS status, count(*) AS n FROM tasks t
-                                   WHERE t.batch_id = b.id GROUP BY 1 ORDER BY 1) s),
+               'total', s.total, 'success', s.success, 'failures', s.failures,
+               'paused', b.paused, 'by_status', s.by_status,
                -- issue 12: schedules
                'schedule_id', b.schedule_id, 'scheduled_for', tr_ts(b.scheduled_for)
            )::text
     INTO code, body
-    FROM batches b WHERE b.id = p_batch;
+    FROM batches b
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(c.n), 0) AS total, coalesce(sum(c.success), 0) AS success,
+               coalesce(sum(c.failures), 0) AS failures,
+               coalesce(json_object_agg(c.status, c.n ORDER BY c.status)
+                        FILTER (WHERE c.n <> 0), '{}') AS by_status
+        FROM tr_counts('b', b.id::text) c) s
+    WHERE b.id = p_batch;
     IF NOT FOUND THEN
         PERFORM tr_raise_not_found('batch');
     END IF;
@@ -49,13 +52,16 @@ $$;
 -- GET /batches: one page of batches, newest first, each with its counts by
 -- status, kinds and times: the original client's BatchSummaryDto plus this
 -- service's fields. Filters are NULL when not given: p_requester, p_paused,
--- p_schedule_id,
--- p_after/p_before on the batch's creation time (both ends included), and
--- p_kind/p_status/p_name/p_group (exact kind, status, substring of the name,
--- group) keep the batches having such a task. The page is read from batches_created_idx (or
--- batches_requester_created_idx), then each batch's tasks from
--- tasks_batch_idx: the cost is the page's tasks, not the table's. A custom
--- plan per call folds the tests of the filters not given away.
+-- p_schedule_id, p_after/p_before on the batch's creation time (both ends
+-- included), and p_kind/p_status/p_name/p_group (exact kind, status,
+-- substring of the name, group) keep the batches having such a task. The
+-- page is read from batches_created_idx (or batches_requester_created_idx),
+-- then each batch's counts from task_counts (counts.sql): the cost is the
+-- page's batches, not their tasks. first_created_at is the batch's creation
+-- (its tasks are created in the same transaction), latest_updated_at the
+-- last change counted (a status change or a progress count of one of its
+-- tasks), kinds those of its tasks (batches.kinds). A custom plan per call
+-- folds the tests of the filters not given away.
 CREATE OR REPLACE FUNCTION tr_list_batches(p_requester text, p_kind text, p_status task_status,
                                            p_name text, p_after timestamptz,
                                            p_before timestamptz, p_group text,
@@ -69,13 +75,13 @@ BEGIN
     code := 200;
     SELECT coalesce(json_agg(json_build_object(
                'batch_id', b.id, 'total_tasks', s.total,
-               'first_created_at', tr_ts(coalesce(s.first_at, b.created_at)),
-               'latest_updated_at', tr_ts(coalesce(s.latest_at, b.created_at)),
+               'first_created_at', tr_ts(b.created_at),
+               'latest_updated_at', tr_ts(greatest(s.latest_at, b.created_at)),
                'status_counts', json_build_object(
                    'waiting', s.waiting, 'pending', s.pending, 'claimed', s.claimed,
                    'running', s.running, 'success', s.success, 'failure', s.failure,
                    'paused', s.paused, 'canceled', s.canceled, 'skipped', s.skipped),
-               'kinds', s.kinds, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
+               'kinds', b.kinds, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
                'paused', b.paused, 'schedule_id', b.schedule_id)
              ORDER BY b.created_at DESC, b.id DESC), '[]')::text
     INTO body
@@ -95,19 +101,17 @@ BEGIN
           ORDER BY x.created_at DESC, x.id DESC
           LIMIT p_limit OFFSET p_offset) b
     CROSS JOIN LATERAL (
-        SELECT count(*) AS total, min(t.created_at) AS first_at,
-               max(t.last_updated) AS latest_at,
-               count(*) FILTER (WHERE t.status = 'Waiting') AS waiting,
-               count(*) FILTER (WHERE t.status = 'Pending') AS pending,
-               count(*) FILTER (WHERE t.status = 'Claimed') AS claimed,
-               count(*) FILTER (WHERE t.status = 'Running') AS running,
-               count(*) FILTER (WHERE t.status = 'Success') AS success,
-               count(*) FILTER (WHERE t.status = 'Failure') AS failure,
-               count(*) FILTER (WHERE t.status = 'Paused') AS paused,
-               count(*) FILTER (WHERE t.status = 'Canceled') AS canceled,
-               count(*) FILTER (WHERE t.status = 'Skipped') AS skipped,
-               coalesce(array_agg(DISTINCT t.kind), '{}') AS kinds
-        FROM tasks t WHERE t.batch_id = b.id) s;
+        SELECT coalesce(sum(c.n), 0) AS total, max(c.last_at) AS latest_at,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Waiting'), 0) AS waiting,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Pending'), 0) AS pending,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Claimed'), 0) AS claimed,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Running'), 0) AS running,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Success'), 0) AS success,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Failure'), 0) AS failure,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Paused'), 0) AS paused,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Canceled'), 0) AS canceled,
+               coalesce(sum(c.n) FILTER (WHERE c.status = 'Skipped'), 0) AS skipped
+        FROM tr_counts('b', b.id::text) c) s;
 END
 $$;
 

@@ -13,7 +13,8 @@
 -- re-run (POST /tasks/{id}/retry) of a held task stays held.
 
 -- The JSON of group p_group's counts (GET /groups/{group}), or NULL when
--- no such group was ever named. Read from tasks_group_status_idx.
+-- no such group was ever named. The counts come from task_counts
+-- (counts.sql); the oldest Pending task from tasks_group_status_idx.
 CREATE OR REPLACE FUNCTION tr_group_json(p_group text) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -26,17 +27,16 @@ BEGIN
     END IF;
     SELECT json_build_object(
                'group', g.name, 'paused', g.paused,
-               'total', coalesce(sum(s.n), 0),
-               'by_status', coalesce(json_object_agg(s.status, s.n ORDER BY s.status)
-                                     FILTER (WHERE s.status IS NOT NULL), '{}'),
-               'success', (SELECT coalesce(sum(t.success), 0) FROM tasks t WHERE t.grp = g.name),
-               'failures', (SELECT coalesce(sum(t.failures), 0) FROM tasks t WHERE t.grp = g.name),
+               'total', coalesce(sum(c.n), 0),
+               'by_status', coalesce(json_object_agg(c.status, c.n ORDER BY c.status)
+                                     FILTER (WHERE c.n <> 0), '{}'),
+               'success', coalesce(sum(c.success), 0),
+               'failures', coalesce(sum(c.failures), 0),
                'oldest_pending_at', (SELECT tr_ts(min(t.created_at)) FROM tasks t
                                      WHERE t.grp = g.name AND t.status = 'Pending'),
                'paused_at', tr_ts(g.paused_at), 'paused_by', g.paused_by)
     INTO v
-    FROM (SELECT t.status::text AS status, count(*) AS n FROM tasks t
-          WHERE t.grp = g.name GROUP BY 1) s;
+    FROM tr_counts('g', g.name) c;
     RETURN v;
 END
 $$;
@@ -53,7 +53,7 @@ BEGIN
 END
 $$;
 
--- GET /groups: one page of groups by name, each with its counts.
+-- GET /groups: one page of groups by name, each with its counts (task_counts).
 CREATE OR REPLACE FUNCTION tr_list_groups(p_limit bigint, p_offset bigint,
                                           OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
@@ -65,11 +65,10 @@ BEGIN
     INTO body
     FROM (SELECT * FROM groups ORDER BY name LIMIT p_limit OFFSET p_offset) g
     CROSS JOIN LATERAL (
-        SELECT coalesce(sum(s.n), 0) AS total,
-               coalesce(json_object_agg(s.status, s.n ORDER BY s.status)
-                        FILTER (WHERE s.status IS NOT NULL), '{}') AS by_status
-        FROM (SELECT t.status::text AS status, count(*) AS n FROM tasks t
-              WHERE t.grp = g.name GROUP BY 1) s) c;
+        SELECT coalesce(sum(c.n), 0) AS total,
+               coalesce(json_object_agg(c.status, c.n ORDER BY c.status)
+                        FILTER (WHERE c.n <> 0), '{}') AS by_status
+        FROM tr_counts('g', g.name) c) c;
 END
 $$;
 

@@ -282,6 +282,8 @@ DECLARE
     v_status   task_status;
     v_success  bigint;
     v_failures bigint;
+    v_batch    uuid;
+    v_group    text;
     v_priority integer;
 BEGIN
     PERFORM tr_set_actor(p_actor);
@@ -335,7 +337,9 @@ BEGIN
                                THEN now() + make_interval(secs => timeout) END,
             last_updated = now()
         WHERE id = p_id
-        RETURNING success, failures INTO v_success, v_failures;
+        RETURNING success, failures, batch_id, grp INTO v_success, v_failures, v_batch, v_group;
+        PERFORM tr_counts_add(v_batch, v_group, v_status, 0, coalesce(p_new_success, 0),
+                              coalesce(p_new_failures, 0));
     ELSIF coalesce(p_new_success, 0) <> 0 OR coalesce(p_new_failures, 0) <> 0
           OR p_set_metadata OR p_set_output OR p_expected_count IS NOT NULL THEN
         -- The end, with last counts or metadata: those now, the rest in
@@ -348,7 +352,9 @@ BEGIN
             expected_count = coalesce(p_expected_count, expected_count),
             started_at = coalesce(started_at, now())
         WHERE id = p_id
-        RETURNING success, failures INTO v_success, v_failures;
+        RETURNING success, failures, batch_id, grp INTO v_success, v_failures, v_batch, v_group;
+        PERFORM tr_counts_add(v_batch, v_group, v_status, 0, coalesce(p_new_success, 0),
+                              coalesce(p_new_failures, 0));
     ELSE
         -- Only the end (the common PATCH).
         UPDATE tasks SET started_at = now() WHERE id = p_id AND started_at IS NULL;
@@ -380,6 +386,8 @@ DECLARE
     v_attempt  integer;
     v_success  bigint;
     v_failures bigint;
+    v_batch    uuid;
+    v_group    text;
 BEGIN
     PERFORM tr_set_actor(p_actor);
     UPDATE tasks
@@ -389,8 +397,12 @@ BEGIN
         last_updated = now()
     WHERE id = p_id AND NOT tr_is_terminal(status)
       AND (p_attempt IS NULL OR (attempt = p_attempt AND status IN ('Claimed', 'Running')))
-    RETURNING status, success, failures INTO v_status, v_success, v_failures;
+    RETURNING status, success, failures, batch_id, grp
+    INTO v_status, v_success, v_failures, v_batch, v_group;
     IF FOUND THEN
+        IF p_new_success <> 0 OR p_new_failures <> 0 THEN
+            PERFORM tr_counts_add(v_batch, v_group, v_status, 0, p_new_success, p_new_failures);
+        END IF;
         PERFORM tr_task_event(p_id, 'progress', v_status, v_status, jsonb_build_object(
             'new_success', p_new_success, 'new_failures', p_new_failures,
             'success', v_success, 'failures', v_failures));

@@ -25,12 +25,10 @@ ALTER TABLE batches ADD COLUMN paused boolean NOT NULL DEFAULT false,
                     ADD COLUMN paused_at timestamptz,
                     ADD COLUMN paused_by text;
 
--- GET /tasks?group= newest first, and a group's counts.
+-- GET /tasks?group= newest first; a group's oldest task in a status.
 CREATE INDEX tasks_group_created_idx ON tasks (grp, created_at DESC, seq DESC)
     WHERE grp IS NOT NULL;
-CREATE INDEX tasks_group_status_idx ON tasks (grp, status) WHERE grp IS NOT NULL;
--- A batch's counts by status from the index alone.
-CREATE INDEX tasks_batch_status_idx ON tasks (batch_id, status);
+CREATE INDEX tasks_group_status_idx ON tasks (grp, status, created_at) WHERE grp IS NOT NULL;
 
 -- The claim's queues hold only tasks no hold keeps back.
 DROP INDEX tasks_lane_idx;

@@ -255,6 +255,56 @@ def step_hold_race(rx):
         expect(api("DELETE", gpath(g)), 200, "cancel the group")
 
 
+COUNTS_DIFF = """
+WITH kept AS (
+    SELECT scope, key, status, sum(n) AS n, sum(success) AS s, sum(failures) AS f
+    FROM (SELECT scope, key, status, n, success, failures FROM task_counts
+          UNION ALL
+          SELECT scope, key, status, n, success, failures FROM task_count_deltas) u
+    GROUP BY 1, 2, 3 HAVING sum(n) <> 0 OR sum(success) <> 0 OR sum(failures) <> 0
+), real AS (
+    SELECT 'b'::"char" AS scope, batch_id::text AS key, status::text AS status,
+           count(*) AS n, sum(success) AS s, sum(failures) AS f
+    FROM tasks GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT 'g'::"char", grp, status::text, count(*), sum(success), sum(failures)
+    FROM tasks WHERE grp IS NOT NULL GROUP BY 1, 2, 3
+)
+SELECT count(*) || ' ' || coalesce(min(x::text), '')
+FROM ((SELECT * FROM kept EXCEPT SELECT * FROM real)
+      UNION ALL (SELECT * FROM real EXCEPT SELECT * FROM kept)) x
+"""
+
+
+def step_counts_consistent(rx):
+    """The counts per batch and group (task_counts and its deltas) are those of
+    the tasks themselves, after everything the test (and the others) did."""
+    step("the kept counts per batch and group equal the tasks' own, in one snapshot")
+    diff = sql_value(COUNTS_DIFF)
+    check(diff.startswith("0 "), f"kept counts differ from the tasks: {diff}")
+    g = new_group("t-groups-counts")
+    t, _ = create_map([task("a", group=g, timeout=86400), task("b", group=g, timeout=86400)])
+    for x in "ab":
+        wait_status(t[x]["id"], "Running")
+    expect(api("PUT", f"/tasks/{t['a']['id']}", {"new_success": 5, "new_failures": 2}), 202, "PUT")
+    expect(api("PATCH", f"/tasks/{t['b']['id']}", {"status": "Success", "new_success": 1}), 200,
+           "PATCH")
+    body = expect(api("GET", gpath(g)), 200, "GET group")
+    check(body["total"] == 2 and body["by_status"] == {"Running": 1, "Success": 1}
+          and body["success"] == 6 and body["failures"] == 2, f"group counts: {short(body)}")
+    bid = t["a"]["batch_id"]
+    body = expect(api("GET", f"/batches/{bid}"), 200, "GET batch")
+    check(body["total"] == 2 and body["by_status"] == {"Running": 1, "Success": 1}
+          and body["success"] == 6 and body["failures"] == 2, f"batch counts: {short(body)}")
+    listed = expect(api("GET", "/batches?group=" + urllib.parse.quote(g)), 200, "list")
+    check(len(listed) == 1 and listed[0]["total_tasks"] == 2
+          and listed[0]["status_counts"]["running"] == 1
+          and listed[0]["status_counts"]["success"] == 1 and listed[0]["kinds"] == ["t-default"],
+          f"batch list entry: {short(listed)}")
+    diff = sql_value(COUNTS_DIFF)
+    check(diff.startswith("0 "), f"kept counts differ from the tasks: {diff}")
+
+
 if __name__ == "__main__":
     workerlib.run(step_field_and_filter, step_group_hold, step_group_cancel, step_batch_hold,
-                  step_hold_race)
+                  step_hold_race, step_counts_consistent)
