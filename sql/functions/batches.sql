@@ -73,45 +73,58 @@ SET plan_cache_mode = force_custom_plan
 AS $$
 BEGIN
     code := 200;
+    WITH page AS (
+        SELECT * FROM batches x
+        WHERE (p_requester IS NULL OR x.requester = p_requester)
+          AND (p_after IS NULL OR x.created_at >= p_after)
+          AND (p_before IS NULL OR x.created_at <= p_before)
+          AND (p_schedule_id IS NULL OR x.schedule_id = p_schedule_id)
+          AND (p_paused IS NULL OR x.paused = p_paused)
+          AND ((p_kind IS NULL AND p_status IS NULL AND p_name IS NULL AND p_group IS NULL)
+               OR EXISTS (SELECT 1 FROM tasks t
+                          WHERE t.batch_id = x.id
+                            AND (p_kind IS NULL OR t.kind = p_kind)
+                            AND (p_status IS NULL OR t.status = p_status)
+                            AND (p_name IS NULL OR strpos(t.name, p_name) > 0)
+                            AND (p_group IS NULL OR t.grp = p_group)))
+        ORDER BY x.created_at DESC, x.id DESC
+        LIMIT p_limit OFFSET p_offset
+    ), keys AS (
+        SELECT ARRAY(SELECT p.id::text FROM page p) AS k
+    ), counts AS (
+        -- The page's counts in one pass (tr_counts, for every key at once).
+        SELECT u.key, sum(u.n) AS total, max(u.at) AS latest_at,
+               sum(u.n) FILTER (WHERE u.status = 'Waiting') AS waiting,
+               sum(u.n) FILTER (WHERE u.status = 'Pending') AS pending,
+               sum(u.n) FILTER (WHERE u.status = 'Claimed') AS claimed,
+               sum(u.n) FILTER (WHERE u.status = 'Running') AS running,
+               sum(u.n) FILTER (WHERE u.status = 'Success') AS success,
+               sum(u.n) FILTER (WHERE u.status = 'Failure') AS failure,
+               sum(u.n) FILTER (WHERE u.status = 'Paused') AS paused,
+               sum(u.n) FILTER (WHERE u.status = 'Canceled') AS canceled,
+               sum(u.n) FILTER (WHERE u.status = 'Skipped') AS skipped
+        FROM (SELECT c.key, c.status, c.n, c.last_at AS at FROM task_counts c, keys
+              WHERE c.scope = 'b' AND c.key = ANY (keys.k)
+              UNION ALL
+              SELECT d.key, d.status, d.n, d.at FROM task_count_deltas d, keys
+              WHERE d.scope = 'b' AND d.key = ANY (keys.k)) u
+        GROUP BY u.key
+    )
     SELECT coalesce(json_agg(json_build_object(
-               'batch_id', b.id, 'total_tasks', s.total,
+               'batch_id', b.id, 'total_tasks', coalesce(s.total, 0),
                'first_created_at', tr_ts(b.created_at),
                'latest_updated_at', tr_ts(greatest(s.latest_at, b.created_at)),
                'status_counts', json_build_object(
-                   'waiting', s.waiting, 'pending', s.pending, 'claimed', s.claimed,
-                   'running', s.running, 'success', s.success, 'failure', s.failure,
-                   'paused', s.paused, 'canceled', s.canceled, 'skipped', s.skipped),
+                   'waiting', coalesce(s.waiting, 0), 'pending', coalesce(s.pending, 0),
+                   'claimed', coalesce(s.claimed, 0), 'running', coalesce(s.running, 0),
+                   'success', coalesce(s.success, 0), 'failure', coalesce(s.failure, 0),
+                   'paused', coalesce(s.paused, 0), 'canceled', coalesce(s.canceled, 0),
+                   'skipped', coalesce(s.skipped, 0)),
                'kinds', b.kinds, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
                'paused', b.paused, 'schedule_id', b.schedule_id)
              ORDER BY b.created_at DESC, b.id DESC), '[]')::text
     INTO body
-    FROM (SELECT * FROM batches x
-          WHERE (p_requester IS NULL OR x.requester = p_requester)
-            AND (p_after IS NULL OR x.created_at >= p_after)
-            AND (p_before IS NULL OR x.created_at <= p_before)
-            AND (p_schedule_id IS NULL OR x.schedule_id = p_schedule_id)
-            AND (p_paused IS NULL OR x.paused = p_paused)
-            AND ((p_kind IS NULL AND p_status IS NULL AND p_name IS NULL AND p_group IS NULL)
-                 OR EXISTS (SELECT 1 FROM tasks t
-                            WHERE t.batch_id = x.id
-                              AND (p_kind IS NULL OR t.kind = p_kind)
-                              AND (p_status IS NULL OR t.status = p_status)
-                              AND (p_name IS NULL OR strpos(t.name, p_name) > 0)
-                              AND (p_group IS NULL OR t.grp = p_group)))
-          ORDER BY x.created_at DESC, x.id DESC
-          LIMIT p_limit OFFSET p_offset) b
-    CROSS JOIN LATERAL (
-        SELECT coalesce(sum(c.n), 0) AS total, max(c.last_at) AS latest_at,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Waiting'), 0) AS waiting,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Pending'), 0) AS pending,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Claimed'), 0) AS claimed,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Running'), 0) AS running,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Success'), 0) AS success,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Failure'), 0) AS failure,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Paused'), 0) AS paused,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Canceled'), 0) AS canceled,
-               coalesce(sum(c.n) FILTER (WHERE c.status = 'Skipped'), 0) AS skipped
-        FROM tr_counts('b', b.id::text) c) s;
+    FROM page b LEFT JOIN counts s ON s.key = b.id::text;
 END
 $$;
 
