@@ -60,37 +60,50 @@ $$;
 -- page's batches, not their tasks. first_created_at is the batch's creation
 -- (its tasks are created in the same transaction), latest_updated_at the
 -- last change counted (a status change or a progress count of one of its
--- tasks), kinds those of its tasks (batches.kinds). A custom plan per call
--- folds the tests of the filters not given away.
+-- tasks), kinds those of its tasks (batches.kinds).
 CREATE OR REPLACE FUNCTION tr_list_batches(p_requester text, p_kind text, p_status task_status,
                                            p_name text, p_after timestamptz,
                                            p_before timestamptz, p_group text,
                                            p_schedule_id uuid, p_paused boolean,
                                            p_limit bigint, p_offset bigint,
                                            OUT code integer, OUT body text)
-LANGUAGE plpgsql STABLE
-SET plan_cache_mode = force_custom_plan
-AS $$
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_ids uuid[];
 BEGIN
     code := 200;
-    WITH page AS (
-        SELECT * FROM batches x
-        WHERE (p_requester IS NULL OR x.requester = p_requester)
-          AND (p_after IS NULL OR x.created_at >= p_after)
-          AND (p_before IS NULL OR x.created_at <= p_before)
-          AND (p_schedule_id IS NULL OR x.schedule_id = p_schedule_id)
-          AND (p_paused IS NULL OR x.paused = p_paused)
-          AND ((p_kind IS NULL AND p_status IS NULL AND p_name IS NULL AND p_group IS NULL)
-               OR EXISTS (SELECT 1 FROM tasks t
-                          WHERE t.batch_id = x.id
-                            AND (p_kind IS NULL OR t.kind = p_kind)
-                            AND (p_status IS NULL OR t.status = p_status)
-                            AND (p_name IS NULL OR strpos(t.name, p_name) > 0)
-                            AND (p_group IS NULL OR t.grp = p_group)))
-        ORDER BY x.created_at DESC, x.id DESC
-        LIMIT p_limit OFFSET p_offset
-    ), keys AS (
-        SELECT ARRAY(SELECT p.id::text FROM page p) AS k
+    IF num_nulls(p_requester, p_kind, p_status, p_name, p_after, p_before, p_group,
+                 p_schedule_id, p_paused) = 9 THEN
+        -- No filter (the common first page): a plan kept for the session.
+        v_ids := ARRAY(SELECT x.id FROM batches x ORDER BY x.created_at DESC, x.id DESC
+                       LIMIT p_limit OFFSET p_offset);
+    ELSE
+        -- Planned for these values at each call, so the tests of the filters
+        -- not given fold away and each combination uses its index.
+        EXECUTE $q$
+            SELECT ARRAY(
+                SELECT x.id FROM batches x
+                WHERE ($1::text IS NULL OR x.requester = $1)
+                  AND ($5::timestamptz IS NULL OR x.created_at >= $5)
+                  AND ($6::timestamptz IS NULL OR x.created_at <= $6)
+                  AND ($8::uuid IS NULL OR x.schedule_id = $8)
+                  AND ($9::boolean IS NULL OR x.paused = $9)
+                  AND (($2::text IS NULL AND $3::task_status IS NULL AND $4::text IS NULL
+                        AND $7::text IS NULL)
+                       OR EXISTS (SELECT 1 FROM tasks t
+                                  WHERE t.batch_id = x.id
+                                    AND ($2::text IS NULL OR t.kind = $2)
+                                    AND ($3::task_status IS NULL OR t.status = $3)
+                                    AND ($4::text IS NULL OR strpos(t.name, $4) > 0)
+                                    AND ($7::text IS NULL OR t.grp = $7)))
+                ORDER BY x.created_at DESC, x.id DESC
+                LIMIT $10 OFFSET $11)
+        $q$ INTO v_ids
+        USING p_requester, p_kind, p_status, p_name, p_after, p_before, p_group,
+              p_schedule_id, p_paused, p_limit, p_offset;
+    END IF;
+    WITH keys AS (
+        SELECT ARRAY(SELECT i::text FROM unnest(v_ids) AS i) AS k
     ), counts AS (
         -- The page's counts in one pass (tr_counts, for every key at once).
         SELECT u.key, sum(u.n) AS total, max(u.at) AS latest_at,
@@ -124,7 +137,8 @@ BEGIN
                'paused', b.paused, 'schedule_id', b.schedule_id)
              ORDER BY b.created_at DESC, b.id DESC), '[]')::text
     INTO body
-    FROM page b LEFT JOIN counts s ON s.key = b.id::text;
+    FROM batches b LEFT JOIN counts s ON s.key = b.id::text
+    WHERE b.id = ANY (v_ids);
 END
 $$;
 
