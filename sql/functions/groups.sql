@@ -152,7 +152,8 @@ END
 $$;
 
 -- DELETE /groups/{group}: cancels every task of the group that has not
--- ended (their cancel actions fire for those that had started).
+-- ended (their cancel actions fire for those that had started); its
+-- tasks that required one of them are canceled too, not failed.
 CREATE OR REPLACE FUNCTION tr_cancel_group(p_group text, p_actor text,
                                            OUT code integer, OUT body text)
 LANGUAGE plpgsql AS $$
@@ -167,7 +168,7 @@ BEGIN
     FOR r IN SELECT id FROM tasks WHERE grp = p_group AND NOT tr_is_terminal(status)
              ORDER BY seq
     LOOP
-        PERFORM tr_finish_task(r.id, 'Canceled', NULL);
+        PERFORM tr_finish_task(r.id, 'Canceled', NULL, false, NULL, p_group);
     END LOOP;
     code := 200;
     body := tr_group_json(p_group)::text;

@@ -51,6 +51,9 @@ ALTER TABLE deliveries ADD COLUMN preempted boolean NOT NULL DEFAULT false;
 -- tr_metrics_scrape takes the bound of group names.
 DROP FUNCTION IF EXISTS tr_metrics_scrape(integer);
 
+-- tr_finish_task takes the group being canceled (p_stop_group).
+DROP FUNCTION IF EXISTS tr_finish_task(uuid, task_status, text, boolean, uuid);
+
 -- tr_list_batches takes the filters group, schedule_id and paused.
 DROP FUNCTION IF EXISTS tr_list_batches(text, text, task_status, text, timestamptz, timestamptz,
                                         bigint, bigint);

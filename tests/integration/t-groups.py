@@ -134,7 +134,8 @@ def step_group_cancel(rx):
     step("DELETE /groups/{group} cancels every task of the group that has not ended")
     t, _ = create_map([task("r", group=g, timeout=86400, on_cancel=[{
         "kind": "Webhook", "params": {"url": rx.url("/cancel"), "verb": "Post"}}]),
-        task("q", group=g), task("other")])
+        task("q", group=g, dependencies=[{"id": "r", "requires_success": True}]),
+        task("other")])
     rid = t["r"]["id"]
     wait_status(rid, "Running")
     expect(api("POST", gpath(g, "/pause")), 200, "pause group")
