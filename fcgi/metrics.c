@@ -13,17 +13,19 @@
 #include "metrics.h"
 #include "reply.h"
 
-static const char SQL_SCRAPE[] = "SELECT name, labels, value FROM tr_metrics_scrape($1::integer)";
+static const char SQL_SCRAPE[] =
+    "SELECT name, labels, value FROM tr_metrics_scrape($1::integer, $2::integer)";
 static const char CONTENT_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
 
 void metrics_get(struct request *r, const char *unused)
 {
-    char max_kinds[16];
+    char max_kinds[16], max_groups[16];
     snprintf(max_kinds, sizeof max_kinds, "%d", r->cfg->metrics_max_kinds);
-    const char *params[] = {max_kinds};
+    snprintf(max_groups, sizeof max_groups, "%d", r->cfg->metrics_max_groups);
+    const char *params[] = {max_kinds, max_groups};
     PGresult *res;
     struct db_error err;
-    if (db_query(r->db, SQL_SCRAPE, 1, params, &res, &err) < 0) {
+    if (db_query(r->db, SQL_SCRAPE, 2, params, &res, &err) < 0) {
         reply_db_error(r, &err);
         return;
     }

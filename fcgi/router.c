@@ -7,19 +7,22 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "handlers.h"
 #include "log.h"
 #include "reply.h"
+#include "urlquery.h"
 #include "validate.h"
 
 typedef void (*handler_fn)(struct request *r, const char *id);
 
 /* A pattern may hold one parameter segment: ":id" stands for a UUID, ":n"
  * for a positive integer (a dead letter's delivery id), ":key" for a
- * schedule's id or name (any segment of at most KEY_MAX bytes). subject names what
+ * schedule's id or name (any segment of at most KEY_MAX bytes), ":group" for
+ * a group's name (URL-encoded: an encoded '/' stays inside the segment). subject names what
  * the parameter identifies in the log lines of the request ("task=..."). */
 struct route {
     const char *method;
@@ -52,6 +55,13 @@ static const struct route routes[] = {
     {"GET", "/batches/:id/dag", batches_dag, "batch"},
     {"GET", "/dag/:id", batches_dag, "batch"},
     {"DELETE", "/batches/:id", batches_stop, "batch"},
+    {"POST", "/batches/:id/pause", batches_pause, "batch"},
+    {"POST", "/batches/:id/resume", batches_resume, "batch"},
+    {"GET", "/groups", groups_list, NULL},
+    {"GET", "/groups/:group", groups_get, "group"},
+    {"DELETE", "/groups/:group", groups_cancel, "group"},
+    {"POST", "/groups/:group/pause", groups_pause, "group"},
+    {"POST", "/groups/:group/resume", groups_resume, "group"},
     {"GET", "/health", health_check, NULL},
     {"GET", "/ready", health_ready, NULL},
     {"GET", "/metrics", metrics_get, NULL},
@@ -111,6 +121,46 @@ static bool method_served_by(const char *route_method, const char *method)
 {
     return strcmp(route_method, method) == 0 ||
            (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
+}
+
+/* The group name of path segment id, decoded in place. nginx hands over a
+ * decoded path, except one holding an encoded '/' (fcgi/request.c): that
+ * one is routed as sent, and its segment decoded here ('+' stays '+'). A
+ * name must be 1..255 characters of UTF-8 (as "group" in a task). */
+static int group_name_or_reply(struct request *r, char *id, size_t idsize)
+{
+    if (id[0] == '\x01' || strlen(id) > KEY_MAX) {
+        reply_error(r, 400, "malformed group name in path", NULL);
+        return -1;
+    }
+    if (r->path_buf) {
+        struct strbuf q;
+        strbuf_init(&q);
+        strbuf_adds(&q, "g=");
+        for (const char *c = id; *c; c++) {
+            if (*c == '+')
+                strbuf_adds(&q, "%2B");
+            else
+                strbuf_addf(&q, "%c", *c);
+        }
+        char *name = NULL;
+        int rc = urlquery_value(q.data, "g", &name);
+        strbuf_cleanup(&q);
+        if (rc < 0 || !name) {
+            reply_error(r, 400, "malformed group name in path", NULL);
+            return -1;
+        }
+        snprintf(id, idsize, "%s", name);
+        free(name);
+    }
+    size_t n = strlen(id), chars = 0;
+    for (size_t i = 0; i < n; i++) /* code points: bytes that do not continue one */
+        chars += ((unsigned char)id[i] & 0xC0) != 0x80;
+    if (n == 0 || !validate_is_utf8(id, n) || chars > 255) {
+        reply_error(r, 400, "malformed group name in path: 1 to 255 characters", NULL);
+        return -1;
+    }
+    return 0;
 }
 
 static const struct route *route_find(const struct request *r, char *id, size_t idsize,
@@ -192,7 +242,8 @@ void router_dispatch(struct request *r)
     bool is_uuid = strstr(rt->pattern, ":id") != NULL;
     bool is_number = strstr(rt->pattern, ":n") != NULL;
     bool is_key = strstr(rt->pattern, ":key") != NULL;
-    bool has_id = is_uuid || is_number || is_key;
+    bool is_group = strstr(rt->pattern, ":group") != NULL;
+    bool has_id = is_uuid || is_number || is_key || is_group;
     if (request_check_headers_or_reply(r) < 0 ||
         auth_check_or_reply(r, rt->pattern, has_id ? id : NULL) < 0)
         return;
@@ -212,6 +263,8 @@ void router_dispatch(struct request *r)
     if (is_key && validate_is_uuid(id))
         for (char *c = id; *c; c++)
             *c = (char)tolower((unsigned char)*c);
+    if (is_group && group_name_or_reply(r, id, sizeof id) < 0)
+        return;
     if (is_number && !is_positive_integer(id)) {
         reply_error(r, 400, "malformed id in path: expected a positive integer", NULL);
         return;

@@ -44,6 +44,7 @@ static const char SQL_LIST[] =
     " WHERE ($1::task_status IS NULL OR status = $1::task_status) AND ($2::text IS NULL OR kind = $2)"
     " AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::uuid IS NULL OR batch_id = $4)"
     " AND ($5::jsonb IS NULL OR metadata @> $5) AND ($6::integer IS NULL OR timeout = $6)"
+    " AND ($9::text IS NULL OR grp = $9)"
     " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint OFFSET $8::bigint) t";
 
 enum { IDEMPOTENCY_KEY_MAX = 255, METADATA_MAX = 65536, OUTPUT_MAX = 65536, REASON_MAX = 4096, PRIORITY_MAX = 1000,
@@ -136,7 +137,7 @@ static bool is_decimal_in(const char *s, long long lo, long long hi)
 }
 
 struct list_query {
-    char *status, *kind, *name, *batch_id, *metadata, *timeout;
+    char *status, *kind, *name, *batch_id, *metadata, *timeout, *group;
 };
 
 static void list_query_cleanup(struct list_query *q)
@@ -147,6 +148,7 @@ static void list_query_cleanup(struct list_query *q)
     free(q->name);
     free(q->batch_id);
     free(q->metadata);
+    free(q->group);
 }
 
 static int list_read_query_or_reply(struct request *r, struct list_query *q)
@@ -156,7 +158,8 @@ static int list_read_query_or_reply(struct request *r, struct list_query *q)
         request_query_value_or_reply(r, "name", &q->name) < 0 ||
         request_query_value_or_reply(r, "batch_id", &q->batch_id) < 0 ||
         request_query_value_or_reply(r, "metadata", &q->metadata) < 0 ||
-        request_query_value_or_reply(r, "timeout", &q->timeout) < 0)
+        request_query_value_or_reply(r, "timeout", &q->timeout) < 0 ||
+        request_query_value_or_reply(r, "group", &q->group) < 0)
         return -1;
     return 0;
 }
@@ -193,9 +196,9 @@ void tasks_list(struct request *r, const char *unused)
         goto out;
     }
     const char *params[] = {status, q.kind, q.name, q.batch_id, meta ? json_plain(meta) : NULL,
-                            q.timeout, page.limit, page.offset};
+                            q.timeout, page.limit, page.offset, q.group};
     struct db_error err;
-    if (db_query_unprepared(r->db, SQL_LIST, 8, params, &res, &err) < 0) {
+    if (db_query_unprepared(r->db, SQL_LIST, 9, params, &res, &err) < 0) {
         reply_db_error(r, &err);
         goto out;
     }

@@ -78,6 +78,8 @@ static const struct cfg_entry cfg_table[] = {
      "secret of the X-Taskrunner-Signature HMAC; empty sends no signature"},
     {"TASKRUNNER_METRICS_MAX_KINDS", T_INT, F(metrics_max_kinds), "50", 1, 10000, CFG_FCGI,
      "distinct task kinds GET /metrics names; later ones are reported as \"other\""},
+    {"TASKRUNNER_METRICS_MAX_GROUPS", T_INT, F(metrics_max_groups), "100", 1, 10000, CFG_FCGI,
+     "groups GET /metrics names in taskrunner_group_tasks; later ones are reported as \"other\""},
     {"TASKRUNNER_METRICS_FLUSH_MS", T_INT, F(metrics_flush_ms), "1000", 50, 60000, CFG_BOTH,
      "how often a process adds its in-memory metrics to the totals in the database"},
     {"TASKRUNNER_WEBHOOK_ALLOW_CIDRS", T_CIDRS, F(webhook_allow_cidrs), "", 0, 0, CFG_WORKER,

@@ -42,6 +42,7 @@ struct config {
     char *webhook_secret;   /* signs outgoing calls; empty: unsigned */
     /* metrics */
     int metrics_max_kinds;  /* kind label values GET /metrics names (responder) */
+    int metrics_max_groups; /* group label values GET /metrics names (responder) */
     int metrics_flush_ms;   /* flush period of the in-memory metrics (both) */
     char *webhook_allow_cidrs; /* ranges webhooks may reach besides public addresses */
     /* security (both) */

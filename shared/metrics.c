@@ -108,6 +108,13 @@ static const struct metrics_family catalog[] = {
      "Delay from a schedule's slot to the creation of its batch, in seconds.",
      BUCKETS(schedule)},
     {"taskrunner_tasks", METRICS_GAUGE, "status", "Tasks by current status.", NO_BUCKETS},
+    {"taskrunner_tasks_preempted_total", METRICS_COUNTER, "kind",
+     "Tasks preempted (sent back to Pending for a higher-priority task), by kind.",
+     NO_BUCKETS},
+    {"taskrunner_group_tasks", METRICS_GAUGE, "group,status",
+     "Tasks of each group that have not ended, by status (groups beyond "
+     "TASKRUNNER_METRICS_MAX_GROUPS are \"other\").",
+     NO_BUCKETS},
     {"taskrunner_webhook_targets_unavailable", METRICS_GAUGE, NULL,
      "Webhook targets (scheme, host, port) a worker's circuit breaker holds back now.",
      NO_BUCKETS},

@@ -32,6 +32,7 @@
 #define VAL_DEFAULT_MAX_TASKS 10000
 #define VAL_ID_MAX 255          /* local id, code points */
 #define VAL_NAME_MAX 255        /* code points */
+#define VAL_GROUP_MAX 255       /* code points */
 #define VAL_KIND_MAX 100        /* code points */
 #define VAL_LIST_MAX 16         /* actions per trigger, rules, dedupe matchers */
 #define VAL_METADATA_MAX 65536  /* bytes, compact serialization */
@@ -1416,6 +1417,37 @@ static void val_trigger_rule(struct val_ctx *c, json_object *task, json_object *
     val_pop(c, mark);
 }
 
+/* group (API.md, "Groups, batch controls and preemption"): 1..255
+ * characters; absent or null: the task is in no group. */
+static void val_group(struct val_ctx *c, json_object *task, json_object *o)
+{
+    json_object *v = val_field(task, "group");
+    const char *name;
+    if (!v || json_object_is_type(v, json_type_null))
+        return;
+    size_t mark = val_push_key(c, "group");
+    if (val_text(c, v, VAL_GROUP_MAX, &name) == 0)
+        val_add_text(o, "group", name);
+    val_pop(c, mark);
+}
+
+/* preemptible (API.md, "Groups, batch controls and preemption"): a
+ * boolean, false when absent or null. */
+static void val_preemptible(struct val_ctx *c, json_object *task, json_object *o)
+{
+    json_object *v = val_field(task, "preemptible");
+    if (!v || json_object_is_type(v, json_type_null))
+        return;
+    if (json_object_is_type(v, json_type_boolean)) {
+        if (json_object_get_boolean(v))
+            json_object_object_add(o, "preemptible", json_object_new_boolean(1));
+        return;
+    }
+    size_t mark = val_push_key(c, "preemptible");
+    val_err(c, "must be a boolean");
+    val_pop(c, mark);
+}
+
 /* Everything about one task that the second pass (dependencies) needs. */
 struct val_task {
     const char *local_id; /* borrowed from the body; NULL when invalid */
@@ -1468,6 +1500,8 @@ static void val_task_fields(struct val_ctx *c, json_object *task, struct val_tas
     json_object_object_add(o, "actions", val_actions(c, task));
     c->parent_refs = NULL;
     val_trigger_rule(c, task, o);
+    val_group(c, task, o);
+    val_preemptible(c, task, o);
     (void)val_opt_array(c, task, "dependencies", 0, &vt->deps);
 }
 

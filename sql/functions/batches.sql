@@ -2,24 +2,27 @@
 -- counts, stopping it, the list of batches and a batch's DAG.
 
 -- GET /batches/{id}. A batch made by a schedule also shows schedule_id and
--- scheduled_for (the slot; issue 12).
+-- scheduled_for (the slot; issue 12). The counts come from task_counts
+-- (counts.sql), not from the batch's tasks.
 CREATE OR REPLACE FUNCTION tr_batch_stats(p_batch uuid, OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     SELECT 200, json_build_object(
                'batch_id', b.id, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
-               'total', (SELECT count(*) FROM tasks t WHERE t.batch_id = b.id),
-               'success', (SELECT coalesce(sum(t.success), 0) FROM tasks t WHERE t.batch_id = b.id),
-               'failures', (SELECT coalesce(sum(t.failures), 0) FROM tasks t WHERE t.batch_id = b.id),
-               'paused', false,
-               'by_status', (SELECT coalesce(json_object_agg(s.status, s.n), '{}')
-                             FROM (SELECT t.status::text AS status, count(*) AS n FROM tasks t
-                                   WHERE t.batch_id = b.id GROUP BY 1 ORDER BY 1) s),
+               'total', s.total, 'success', s.success, 'failures', s.failures,
+               'paused', b.paused, 'by_status', s.by_status,
                -- issue 12: schedules
                'schedule_id', b.schedule_id, 'scheduled_for', tr_ts(b.scheduled_for)
            )::text
     INTO code, body
-    FROM batches b WHERE b.id = p_batch;
+    FROM batches b
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(c.n), 0) AS total, coalesce(sum(c.success), 0) AS success,
+               coalesce(sum(c.failures), 0) AS failures,
+               coalesce(json_object_agg(c.status, c.n ORDER BY c.status)
+                        FILTER (WHERE c.n <> 0), '{}') AS by_status
+        FROM tr_counts('b', b.id::text) c) s
+    WHERE b.id = p_batch;
     IF NOT FOUND THEN
         PERFORM tr_raise_not_found('batch');
     END IF;
@@ -48,59 +51,94 @@ $$;
 
 -- GET /batches: one page of batches, newest first, each with its counts by
 -- status, kinds and times: the original client's BatchSummaryDto plus this
--- service's fields. Filters are NULL when not given: p_requester,
--- p_after/p_before on the batch's creation time (both ends included), and
--- p_kind/p_status/p_name (exact kind, status, substring of the name) keep the
--- batches having such a task. The page is read from batches_created_idx (or
--- batches_requester_created_idx), then each batch's tasks from
--- tasks_batch_idx: the cost is the page's tasks, not the table's. A custom
--- plan per call folds the tests of the filters not given away.
+-- service's fields. Filters are NULL when not given: p_requester, p_paused,
+-- p_schedule_id, p_after/p_before on the batch's creation time (both ends
+-- included), and p_kind/p_status/p_name/p_group (exact kind, status,
+-- substring of the name, group) keep the batches having such a task. The
+-- page is read from batches_created_idx (or batches_requester_created_idx),
+-- then each batch's counts from task_counts (counts.sql): the cost is the
+-- page's batches, not their tasks. first_created_at is the batch's creation
+-- (its tasks are created in the same transaction), latest_updated_at the
+-- last change counted (a status change or a progress count of one of its
+-- tasks), kinds those of its tasks (batches.kinds).
 CREATE OR REPLACE FUNCTION tr_list_batches(p_requester text, p_kind text, p_status task_status,
                                            p_name text, p_after timestamptz,
-                                           p_before timestamptz, p_limit bigint,
-                                           p_offset bigint, OUT code integer, OUT body text)
-LANGUAGE plpgsql STABLE
-SET plan_cache_mode = force_custom_plan
-AS $$
+                                           p_before timestamptz, p_group text,
+                                           p_schedule_id uuid, p_paused boolean,
+                                           p_limit bigint, p_offset bigint,
+                                           OUT code integer, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_ids uuid[];
 BEGIN
     code := 200;
+    IF num_nulls(p_requester, p_kind, p_status, p_name, p_after, p_before, p_group,
+                 p_schedule_id, p_paused) = 9 THEN
+        -- No filter (the common first page): a plan kept for the session.
+        v_ids := ARRAY(SELECT x.id FROM batches x ORDER BY x.created_at DESC, x.id DESC
+                       LIMIT p_limit OFFSET p_offset);
+    ELSE
+        -- Planned for these values at each call, so the tests of the filters
+        -- not given fold away and each combination uses its index.
+        EXECUTE $q$
+            SELECT ARRAY(
+                SELECT x.id FROM batches x
+                WHERE ($1::text IS NULL OR x.requester = $1)
+                  AND ($5::timestamptz IS NULL OR x.created_at >= $5)
+                  AND ($6::timestamptz IS NULL OR x.created_at <= $6)
+                  AND ($8::uuid IS NULL OR x.schedule_id = $8)
+                  AND ($9::boolean IS NULL OR x.paused = $9)
+                  AND (($2::text IS NULL AND $3::task_status IS NULL AND $4::text IS NULL
+                        AND $7::text IS NULL)
+                       OR EXISTS (SELECT 1 FROM tasks t
+                                  WHERE t.batch_id = x.id
+                                    AND ($2::text IS NULL OR t.kind = $2)
+                                    AND ($3::task_status IS NULL OR t.status = $3)
+                                    AND ($4::text IS NULL OR strpos(t.name, $4) > 0)
+                                    AND ($7::text IS NULL OR t.grp = $7)))
+                ORDER BY x.created_at DESC, x.id DESC
+                LIMIT $10 OFFSET $11)
+        $q$ INTO v_ids
+        USING p_requester, p_kind, p_status, p_name, p_after, p_before, p_group,
+              p_schedule_id, p_paused, p_limit, p_offset;
+    END IF;
+    WITH keys AS (
+        SELECT ARRAY(SELECT i::text FROM unnest(v_ids) AS i) AS k
+    ), counts AS (
+        -- The page's counts in one pass (tr_counts, for every key at once).
+        SELECT u.key, sum(u.n) AS total, max(u.at) AS latest_at,
+               sum(u.n) FILTER (WHERE u.status = 'Waiting') AS waiting,
+               sum(u.n) FILTER (WHERE u.status = 'Pending') AS pending,
+               sum(u.n) FILTER (WHERE u.status = 'Claimed') AS claimed,
+               sum(u.n) FILTER (WHERE u.status = 'Running') AS running,
+               sum(u.n) FILTER (WHERE u.status = 'Success') AS success,
+               sum(u.n) FILTER (WHERE u.status = 'Failure') AS failure,
+               sum(u.n) FILTER (WHERE u.status = 'Paused') AS paused,
+               sum(u.n) FILTER (WHERE u.status = 'Canceled') AS canceled,
+               sum(u.n) FILTER (WHERE u.status = 'Skipped') AS skipped
+        FROM (SELECT c.key, c.status, c.n, c.last_at AS at FROM task_counts c, keys
+              WHERE c.scope = 'b' AND c.key = ANY (keys.k)
+              UNION ALL
+              SELECT d.key, d.status, d.n, d.at FROM task_count_deltas d, keys
+              WHERE d.scope = 'b' AND d.key = ANY (keys.k)) u
+        GROUP BY u.key
+    )
     SELECT coalesce(json_agg(json_build_object(
-               'batch_id', b.id, 'total_tasks', s.total,
-               'first_created_at', tr_ts(coalesce(s.first_at, b.created_at)),
-               'latest_updated_at', tr_ts(coalesce(s.latest_at, b.created_at)),
+               'batch_id', b.id, 'total_tasks', coalesce(s.total, 0),
+               'first_created_at', tr_ts(b.created_at),
+               'latest_updated_at', tr_ts(greatest(s.latest_at, b.created_at)),
                'status_counts', json_build_object(
-                   'waiting', s.waiting, 'pending', s.pending, 'claimed', s.claimed,
-                   'running', s.running, 'success', s.success, 'failure', s.failure,
-                   'paused', s.paused, 'canceled', s.canceled, 'skipped', 0),
-               'kinds', s.kinds, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
-               'paused', false, 'schedule_id', b.schedule_id)
+                   'waiting', coalesce(s.waiting, 0), 'pending', coalesce(s.pending, 0),
+                   'claimed', coalesce(s.claimed, 0), 'running', coalesce(s.running, 0),
+                   'success', coalesce(s.success, 0), 'failure', coalesce(s.failure, 0),
+                   'paused', coalesce(s.paused, 0), 'canceled', coalesce(s.canceled, 0),
+                   'skipped', coalesce(s.skipped, 0)),
+               'kinds', b.kinds, 'requester', b.requester, 'created_at', tr_ts(b.created_at),
+               'paused', b.paused, 'schedule_id', b.schedule_id)
              ORDER BY b.created_at DESC, b.id DESC), '[]')::text
     INTO body
-    FROM (SELECT * FROM batches x
-          WHERE (p_requester IS NULL OR x.requester = p_requester)
-            AND (p_after IS NULL OR x.created_at >= p_after)
-            AND (p_before IS NULL OR x.created_at <= p_before)
-            AND ((p_kind IS NULL AND p_status IS NULL AND p_name IS NULL)
-                 OR EXISTS (SELECT 1 FROM tasks t
-                            WHERE t.batch_id = x.id
-                              AND (p_kind IS NULL OR t.kind = p_kind)
-                              AND (p_status IS NULL OR t.status = p_status)
-                              AND (p_name IS NULL OR strpos(t.name, p_name) > 0)))
-          ORDER BY x.created_at DESC, x.id DESC
-          LIMIT p_limit OFFSET p_offset) b
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS total, min(t.created_at) AS first_at,
-               max(t.last_updated) AS latest_at,
-               count(*) FILTER (WHERE t.status = 'Waiting') AS waiting,
-               count(*) FILTER (WHERE t.status = 'Pending') AS pending,
-               count(*) FILTER (WHERE t.status = 'Claimed') AS claimed,
-               count(*) FILTER (WHERE t.status = 'Running') AS running,
-               count(*) FILTER (WHERE t.status = 'Success') AS success,
-               count(*) FILTER (WHERE t.status = 'Failure') AS failure,
-               count(*) FILTER (WHERE t.status = 'Paused') AS paused,
-               count(*) FILTER (WHERE t.status = 'Canceled') AS canceled,
-               coalesce(array_agg(DISTINCT t.kind), '{}') AS kinds
-        FROM tasks t WHERE t.batch_id = b.id) s;
+    FROM batches b LEFT JOIN counts s ON s.key = b.id::text
+    WHERE b.id = ANY (v_ids);
 END
 $$;
 

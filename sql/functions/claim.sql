@@ -42,7 +42,7 @@ BEGIN
                  tr_fair_key(t.metadata, t.fair_by) AS fair, t.seq, t.created_at
           FROM tasks t
           WHERE t.id = ANY (p_ids) AND t.lane IS NOT NULL
-            AND t.status = 'Pending' AND t.not_before IS NULL
+            AND t.status = 'Pending' AND t.not_before IS NULL AND t.held = 0
           ORDER BY t.lane, t.seq) h;
     IF v_lanes IS NULL THEN
         RETURN;
@@ -90,7 +90,8 @@ BEGIN
         WHERE l.id = p_lane
           AND NOT EXISTS (SELECT 1 FROM tasks t
                           WHERE t.lane = p_lane AND t.status = 'Pending'
-                            AND t.not_before IS NULL AND t.lane IS NOT NULL);
+                            AND t.not_before IS NULL AND t.lane IS NOT NULL
+                            AND t.held = 0);
     END IF;
 END
 $$;
@@ -111,7 +112,9 @@ $$;
 -- counts once in taskrunner_tasks_blocked_by_rule_total; one passed over
 -- because another worker is counting its rule key, or starting its fair_by
 -- value, right now does not (that worker decides, and the next wake-up
--- looks again).
+-- looks again). A lane whose rule is full may take the slot of a
+-- preemptible task of lower priority (tr_preempt_for). Tasks a group or
+-- batch hold keeps back (held <> 0) are never candidates.
 CREATE OR REPLACE FUNCTION tr_claim(p_owner integer, p_limit integer, p_lease_ms integer,
                                     p_scan integer DEFAULT 5000) RETURNS SETOF tr_call
 LANGUAGE plpgsql AS $$
@@ -153,7 +156,7 @@ BEGIN
             EXIT;
         END IF;
         SELECT x.priority, x.created_at INTO f_prio, f_at FROM tasks x
-        WHERE x.status = 'Pending' AND x.not_before IS NULL AND x.lane IS NULL
+        WHERE x.status = 'Pending' AND x.not_before IS NULL AND x.lane IS NULL AND x.held = 0
         ORDER BY x.priority DESC, x.seq
         OFFSET v_free LIMIT 1;
         IF FOUND AND (f_prio > v_prio OR (f_prio = v_prio AND f_at <= v_rank)) THEN
@@ -164,7 +167,7 @@ BEGIN
         -- The lane's first task, as committed now.
         SELECT * INTO t FROM tasks x
         WHERE x.lane = v_lane AND x.status = 'Pending' AND x.not_before IS NULL
-          AND x.lane IS NOT NULL
+          AND x.lane IS NOT NULL AND x.held = 0
         ORDER BY x.seq LIMIT 1;
         IF NOT FOUND THEN
             PERFORM tr_lane_drop(v_lane);
@@ -195,12 +198,13 @@ BEGIN
                 v_busy := v_busy || v_sig;
                 v_skip := v_skip || v_lane;
                 CONTINUE;
-            ELSIF v_verdict = 'full' THEN
+            ELSIF v_verdict = 'full' AND tr_preempt_for(t) IS NULL THEN
                 v_full := v_full || v_sig;
                 v_blocked := v_blocked + 1;
                 v_skip := v_skip || v_lane;
                 CONTINUE;
             END IF;
+            -- (full, and a preemptible task gave its slot up: t takes it)
         END IF;
         -- A fair_by value another worker is starting now is its to start.
         IF v_fair IS NOT NULL THEN
@@ -212,7 +216,7 @@ BEGIN
         END IF;
         SELECT * INTO t FROM tasks x
         WHERE x.lane = v_lane AND x.status = 'Pending' AND x.not_before IS NULL
-          AND x.lane IS NOT NULL
+          AND x.lane IS NOT NULL AND x.held = 0
         ORDER BY x.seq LIMIT 1
         FOR UPDATE SKIP LOCKED;
         IF NOT FOUND THEN                     -- others hold every one of them
@@ -229,7 +233,7 @@ BEGIN
         -- The lane's next task is its head now.
         SELECT * INTO t FROM tasks x
         WHERE x.lane = v_lane AND x.status = 'Pending' AND x.not_before IS NULL
-          AND x.lane IS NOT NULL
+          AND x.lane IS NOT NULL AND x.held = 0
         ORDER BY x.seq LIMIT 1;
         IF FOUND THEN
             PERFORM tr_lane_move_head(v_lane, t.seq, t.created_at);
@@ -246,7 +250,7 @@ BEGIN
     IF v_free > 0 THEN
         SELECT array_agg(f.id) INTO v_ids
         FROM (SELECT id FROM tasks
-              WHERE status = 'Pending' AND not_before IS NULL AND lane IS NULL
+              WHERE status = 'Pending' AND not_before IS NULL AND lane IS NULL AND held = 0
               ORDER BY priority DESC, seq
               LIMIT v_free
               FOR UPDATE SKIP LOCKED) f;

@@ -39,9 +39,15 @@ BEGIN
         WHERE d.id = due.id
         RETURNING d.*
     )
-    SELECT k.id, k.task_id, t.batch_id, k.trigger::text, k.outcome::text, a.params, k.attempts,
-           k.attempt, tr_idem_key(k.task_id, k.trigger, k.outcome, k.action_id), a.source,
-           tr_call_context(k.task_id, a.params)
+    -- A cancel call of a preemption reports Preempted, and its key names the
+    -- attempt preempted: each preemption's call is another call.
+    SELECT k.id, k.task_id, t.batch_id, k.trigger::text,
+           CASE WHEN k.preempted THEN 'Preempted' ELSE k.outcome::text END, a.params, k.attempts,
+           k.attempt,
+           CASE WHEN k.preempted
+                THEN k.task_id || ':cancel:preempted:' || k.attempt || ':' || k.action_id
+                ELSE tr_idem_key(k.task_id, k.trigger, k.outcome, k.action_id) END,
+           a.source, tr_call_context(k.task_id, a.params)
     FROM taken k JOIN tasks t ON t.id = k.task_id JOIN actions a ON a.id = k.action_id
     ORDER BY k.id;
 END

@@ -30,7 +30,8 @@ LANGUAGE sql STABLE AS $$
         'retry_backoff', coalesce(t.retry_backoff, tr_retry_backoff_default()),
         'next_retry_at', CASE WHEN t.status = 'Pending' THEN tr_ts(t.retry_at) END,
         'scheduled_at', tr_ts(t.scheduled_at),
-        'trigger_rule', t.trigger_rule, 'output', t.output)
+        'trigger_rule', t.trigger_rule, 'output', t.output, 'group', t.grp,
+        'preemptible', t.preemptible)
 $$;
 
 -- A webhook URL with the credentials of its authority ("user:pw@" of
@@ -143,7 +144,7 @@ LANGUAGE sql STABLE AS $$
         'priority', t.priority, 'created_at', tr_ts(t.created_at),
         'started_at', tr_ts(t.started_at), 'ended_at', tr_ts(t.ended_at),
         'success', t.success, 'failures', t.failures, 'expected_count', t.expected_count,
-        'batch_id', t.batch_id)
+        'batch_id', t.batch_id, 'group', t.grp)
 $$;
 
 -- A dead letter as GET /dead-letters shows it.

@@ -79,13 +79,15 @@ $$;
 
 -- What the responders and the worker aggregated in memory since their last
 -- flush: a JSON array of [name, labels, delta] (shared/metrics.c); then the
--- task counters' deltas are folded, so that table stays small.
+-- task counters' deltas and the batch and group counts' deltas
+-- (counts.sql) are folded, so those tables stay small.
 CREATE OR REPLACE FUNCTION tr_metrics_flush(p_rows jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM tr_metrics_write(array_agg(e ->> 0), array_agg(e -> 1), array_agg((e ->> 2)::bigint))
     FROM jsonb_array_elements(p_rows) AS e;
     PERFORM tr_metrics_fold(10000);
+    PERFORM tr_counts_fold(10000);
 END
 $$;
 
@@ -101,7 +103,7 @@ $$;
 -- keeps membership fixed for a given bound, so no series ever decreases
 -- (which Prometheus would take for a counter reset) and the counters need
 -- no registry of kinds that every completion would have to consult.
-CREATE OR REPLACE FUNCTION tr_metrics_scrape(p_max_kinds integer)
+CREATE OR REPLACE FUNCTION tr_metrics_scrape(p_max_kinds integer, p_max_groups integer)
 RETURNS TABLE (name text, labels text, value bigint)
 LANGUAGE sql STABLE AS $$
     WITH sums AS (
@@ -147,6 +149,22 @@ LANGUAGE sql STABLE AS $$
         SELECT 'taskrunner_tasks', jsonb_build_object('status', st.status),
                (SELECT count(*) FROM tasks t WHERE t.status = st.status)
         FROM unnest(enum_range(NULL::task_status)) AS st (status)
+        UNION ALL  -- tasks of each group not ended: the first p_max_groups groups named
+                   -- (by first appearance, so a name never changes series), the rest "other"
+        SELECT 'taskrunner_group_tasks',
+               jsonb_build_object('group', CASE WHEN g.rank <= p_max_groups THEN g.name
+                                                ELSE 'other' END,
+                                  'status', c.status),
+               sum(c.n)::bigint
+        FROM (SELECT u.key, u.status, sum(u.n) AS n
+              FROM (SELECT k.key, k.status, k.n FROM task_counts k WHERE k.scope = 'g'
+                    UNION ALL
+                    SELECT d.key, d.status, d.n FROM task_count_deltas d WHERE d.scope = 'g') u
+              WHERE u.status IN ('Waiting', 'Pending', 'Claimed', 'Running', 'Paused')
+              GROUP BY 1, 2 HAVING sum(u.n) <> 0) c
+        JOIN (SELECT gr.name, row_number() OVER (ORDER BY gr.created_at, gr.name) AS rank
+              FROM groups gr) g ON g.name = c.key
+        GROUP BY 2
         UNION ALL  -- webhook targets held back by a circuit breaker now
         SELECT 'taskrunner_webhook_targets_unavailable', '{}',
                (SELECT count(*) FROM held_targets)

@@ -32,11 +32,13 @@ $$;
 -- already terminal is left alone. p_fire_cancel also fires cancel actions
 -- of a started task that fails (a heartbeat timeout: the executor must be
 -- told to stop). p_stop_batch: children in that batch are canceled instead
--- of failed (a batch being stopped as a whole). Counts the children each
--- ended task touched in taskrunner_dependency_propagations_total.
+-- of failed (a batch being stopped as a whole); p_stop_group the same for
+-- a group (DELETE /groups/{group}). Counts the children each ended task
+-- touched in taskrunner_dependency_propagations_total.
 CREATE OR REPLACE FUNCTION tr_finish_task(p_id uuid, p_status task_status, p_reason text,
                                           p_fire_cancel boolean DEFAULT false,
-                                          p_stop_batch uuid DEFAULT NULL) RETURNS void
+                                          p_stop_batch uuid DEFAULT NULL,
+                                          p_stop_group text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     q_id     uuid[] := ARRAY[p_id];
@@ -146,13 +148,14 @@ BEGIN
 
         -- Children that required this parent's success end too.
         IF v_status <> 'Success' THEN
-            FOR r IN SELECT c.id, c.batch_id FROM task_links l JOIN tasks c ON c.id = l.child_id
+            FOR r IN SELECT c.id, c.batch_id, c.grp FROM task_links l JOIN tasks c ON c.id = l.child_id
                      WHERE l.parent_id = v_id AND l.requires_success
                        AND c.trigger_rule IS NULL AND NOT tr_is_terminal(c.status)
                      ORDER BY c.seq
             LOOP
                 q_id := q_id || r.id;
-                IF p_stop_batch IS NOT NULL AND r.batch_id = p_stop_batch THEN
+                IF (p_stop_batch IS NOT NULL AND r.batch_id = p_stop_batch)
+                   OR (p_stop_group IS NOT NULL AND r.grp = p_stop_group) THEN
                     q_status := q_status || 'Canceled'::task_status;
                     q_reason := q_reason || NULL::text;
                 ELSE

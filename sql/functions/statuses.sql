@@ -99,7 +99,24 @@ BEGIN
             last_updated = now()
         FROM cur
         WHERE t.id = cur.id
-        RETURNING t.id, t.seq, t.kind, t.attempt, t.failure_reason, cur.status AS old
+        RETURNING t.id, t.seq, t.kind, t.attempt, t.failure_reason, cur.status AS old,
+                  t.batch_id, t.grp, t.success, t.failures
+    ), recounted AS (
+        -- The counts per batch and group (sql/functions/counts.sql): each
+        -- task leaves its old status and enters the new one.
+        INSERT INTO task_count_deltas (scope, key, status, n, success, failures)
+        SELECT x.scope, x.key, x.status, sum(x.n), sum(x.s), sum(x.f)
+        FROM (SELECT 'b'::"char" AS scope, m.batch_id::text AS key, m.old::text AS status,
+                     -1 AS n, -m.success AS s, -m.failures AS f FROM moved m
+              UNION ALL
+              SELECT 'b', m.batch_id::text, p_to::text, 1, m.success, m.failures FROM moved m
+              UNION ALL
+              SELECT 'g', m.grp, m.old::text, -1, -m.success, -m.failures FROM moved m
+              WHERE m.grp IS NOT NULL
+              UNION ALL
+              SELECT 'g', m.grp, p_to::text, 1, m.success, m.failures FROM moved m
+              WHERE m.grp IS NOT NULL) x
+        GROUP BY x.scope, x.key, x.status
     ), events AS (
         INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
         SELECT m.id,
@@ -136,12 +153,24 @@ BEGIN
 END
 $$;
 
--- New tasks: a "created" event each, and the creation counter, in one
--- statement (statement-level, with a transition table: one call per INSERT
+-- New tasks: a "created" event each, the creation counter, the counts of
+-- their batches and groups (counts.sql) and their batches' kinds, in a few
+-- statements (statement-level, with a transition table: one call per INSERT
 -- however many rows, so a 10,000-task batch is one call).
 CREATE OR REPLACE FUNCTION tr_tasks_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    INSERT INTO task_count_deltas (scope, key, status, n, success, failures)
+    SELECT 'b', n.batch_id::text, n.status::text, count(*), sum(n.success), sum(n.failures)
+    FROM new_tasks n GROUP BY n.batch_id, n.status
+    UNION ALL
+    SELECT 'g', n.grp, n.status::text, count(*), sum(n.success), sum(n.failures)
+    FROM new_tasks n WHERE n.grp IS NOT NULL GROUP BY n.grp, n.status;
+    UPDATE batches b
+    SET kinds = ARRAY(SELECT DISTINCT x FROM unnest(b.kinds || k.kinds) AS x ORDER BY 1)
+    FROM (SELECT n.batch_id, array_agg(DISTINCT n.kind) AS kinds FROM new_tasks n
+          GROUP BY n.batch_id) k
+    WHERE b.id = k.batch_id;
     WITH ev AS (
         INSERT INTO task_events (task_id, event, actor, to_status, detail)
         SELECT n.id, 'created', tr_actor(), n.status,

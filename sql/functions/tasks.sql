@@ -62,6 +62,7 @@ DECLARE
     v_skipped  uuid[];
     v_digest   text;
     v_lock     bigint;
+    v_held     text[] := '{}';  -- groups of the batch on hold
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
@@ -108,6 +109,9 @@ BEGIN
     END IF;
 
     INSERT INTO batches (id, requester) VALUES (p_batch, p_requester);
+    IF p_tasks @? '$[*].group' THEN
+        v_held := tr_groups_for_create(p_tasks);
+    END IF;
 
     IF p_tasks @? '$[*].dedupe[0]' THEN
         FOR t IN SELECT e FROM jsonb_array_elements(p_tasks) AS e
@@ -129,7 +133,8 @@ BEGIN
 
     INSERT INTO tasks (id, batch_id, local_id, name, kind, status, priority, timeout,
                        metadata, rules, open_parents, expected_count, max_retries,
-                       retry_backoff, fair_by, lane, scheduled_at, not_before, trigger_rule)
+                       retry_backoff, fair_by, lane, scheduled_at, not_before, trigger_rule,
+                       grp, held, preemptible)
     SELECT (e ->> 'id')::uuid, p_batch, e ->> 'local_id', e ->> 'name', e ->> 'kind',
            CASE WHEN jsonb_array_length(e -> 'deps') = 0 THEN 'Pending'::task_status
                 ELSE 'Waiting'::task_status END,
@@ -148,7 +153,9 @@ BEGIN
            -- Not startable before its scheduled start (tr_release_due).
            CASE WHEN (e ->> 'scheduled_at')::timestamptz > now()
                 THEN (e ->> 'scheduled_at')::timestamptz END,
-           e ->> 'trigger_rule'
+           e ->> 'trigger_rule',
+           e ->> 'group', CASE WHEN e ->> 'group' = ANY (v_held) THEN 1 ELSE 0 END,
+           coalesce((e ->> 'preemptible')::boolean, false)
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x (e, n)
     WHERE NOT v_skip ? (e ->> 'id')
     ORDER BY n;
@@ -275,6 +282,8 @@ DECLARE
     v_status   task_status;
     v_success  bigint;
     v_failures bigint;
+    v_batch    uuid;
+    v_group    text;
     v_priority integer;
 BEGIN
     PERFORM tr_set_actor(p_actor);
@@ -328,7 +337,9 @@ BEGIN
                                THEN now() + make_interval(secs => timeout) END,
             last_updated = now()
         WHERE id = p_id
-        RETURNING success, failures INTO v_success, v_failures;
+        RETURNING success, failures, batch_id, grp INTO v_success, v_failures, v_batch, v_group;
+        PERFORM tr_counts_add(v_batch, v_group, v_status, 0, coalesce(p_new_success, 0),
+                              coalesce(p_new_failures, 0));
     ELSIF coalesce(p_new_success, 0) <> 0 OR coalesce(p_new_failures, 0) <> 0
           OR p_set_metadata OR p_set_output OR p_expected_count IS NOT NULL THEN
         -- The end, with last counts or metadata: those now, the rest in
@@ -341,7 +352,9 @@ BEGIN
             expected_count = coalesce(p_expected_count, expected_count),
             started_at = coalesce(started_at, now())
         WHERE id = p_id
-        RETURNING success, failures INTO v_success, v_failures;
+        RETURNING success, failures, batch_id, grp INTO v_success, v_failures, v_batch, v_group;
+        PERFORM tr_counts_add(v_batch, v_group, v_status, 0, coalesce(p_new_success, 0),
+                              coalesce(p_new_failures, 0));
     ELSE
         -- Only the end (the common PATCH).
         UPDATE tasks SET started_at = now() WHERE id = p_id AND started_at IS NULL;
@@ -373,6 +386,8 @@ DECLARE
     v_attempt  integer;
     v_success  bigint;
     v_failures bigint;
+    v_batch    uuid;
+    v_group    text;
 BEGIN
     PERFORM tr_set_actor(p_actor);
     UPDATE tasks
@@ -382,8 +397,12 @@ BEGIN
         last_updated = now()
     WHERE id = p_id AND NOT tr_is_terminal(status)
       AND (p_attempt IS NULL OR (attempt = p_attempt AND status IN ('Claimed', 'Running')))
-    RETURNING status, success, failures INTO v_status, v_success, v_failures;
+    RETURNING status, success, failures, batch_id, grp
+    INTO v_status, v_success, v_failures, v_batch, v_group;
     IF FOUND THEN
+        IF p_new_success <> 0 OR p_new_failures <> 0 THEN
+            PERFORM tr_counts_add(v_batch, v_group, v_status, 0, p_new_success, p_new_failures);
+        END IF;
         PERFORM tr_task_event(p_id, 'progress', v_status, v_status, jsonb_build_object(
             'new_success', p_new_success, 'new_failures', p_new_failures,
             'success', v_success, 'failures', v_failures));
@@ -509,6 +528,15 @@ BEGIN
         END IF;
         IF t.status = 'Paused' THEN
             v := v || '[{"type": "paused"}]';
+        END IF;
+        -- Holds of its group and batch (the claim takes only held = 0).
+        IF t.held & 1 <> 0 AND t.status IN ('Waiting', 'Pending', 'Paused') THEN
+            v := v || jsonb_build_array(jsonb_build_object('type', 'group_paused',
+                                                           'group', t.grp));
+        END IF;
+        IF t.held & 2 <> 0 AND t.status IN ('Waiting', 'Pending', 'Paused') THEN
+            v := v || jsonb_build_array(jsonb_build_object('type', 'batch_paused',
+                                                           'batch_id', t.batch_id));
         END IF;
         IF t.status = 'Pending' THEN
             -- The worker's own decision (tr_rules_check), without its locks.

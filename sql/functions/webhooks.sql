@@ -52,9 +52,7 @@ BEGIN
     v := jsonb_build_object(
         'task', jsonb_build_object('id', t.id, 'name', t.name, 'kind', t.kind,
                                    'batch_id', t.batch_id, 'attempt', t.attempt,
-                                   -- task.group: read by name, so that this holds with
-                                   -- and without the group column (issue 13)
-                                   'group', to_jsonb(t) -> 'group'),
+                                   'group', t.grp),
         'metadata', t.metadata, 'output', t.output);
     IF strpos(v_text, '{{parents.') > 0 THEN
         v := v || jsonb_build_object('parents', (

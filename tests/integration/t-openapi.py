@@ -56,13 +56,14 @@ def npm_dir():
 
 def router_routes():
     """(METHOD, path) of every route of fcgi/router.c, parameters as {id} (a
-    schedule's id or name as {key})."""
+    schedule's id or name as {key}, a group's name as {group})."""
     text = open(os.path.join(ROOT, "fcgi", "router.c")).read()
     table = text[text.index("static const struct route routes[]"):]
     table = table[:table.index("};")]
     routes = set()
     for method, pattern in re.findall(r'\{"([A-Z]+)", "(/[^"]*)"', table):
-        routes.add((method, re.sub(r":key\b", "{key}", re.sub(r":(id|n)\b", "{id}", pattern))))
+        routes.add((method, re.sub(r":(key|group)\b", r"{\1}",
+                                   re.sub(r":(id|n)\b", "{id}", pattern))))
     check(len(routes) > 20, f"could not read the route table of fcgi/router.c: {routes}")
     return routes
 

@@ -117,6 +117,16 @@ def make_fixture(rx, side, read_token, write_token):
              dependencies=[dep("root")]),
     ], headers=headers)
 
+    step("a group (its name sorts first, with '/' and a space): a Running task, a Pending one")
+    group = "0-ui/" + uuid.uuid4().hex[:8] + " nightly"
+    grouped, _ = create_map([
+        task("g-run", name="ui group running", kind=kind + "-group", timeout=86400,
+             on_start=hold, group=group),
+        task("g-wait", name="ui group waiting", kind=kind + "-group", on_start=hold, group=group,
+             dependencies=[dep("g-run")]),
+    ], headers=headers)
+    wait_status(grouped["g-run"]["id"], "Running", 20)
+
     step(f"a batch of {BIG} tasks (10 layers of {BIG_LAYER})")
     big, big_id = create(big_batch(kind + "-big", hold), headers=headers)
     first = big[0]["id"]
@@ -144,6 +154,7 @@ def make_fixture(rx, side, read_token, write_token):
         "dead_letter": entry["id"], "dead_letter_task": dl["dl"]["id"],
         "side_url": side.url, "read_token": read_token, "write_token": write_token,
         "auth_task": auth["held"]["id"], "schedule": schedule, "hold_url": hold,
+        "group": group, "group_tasks": [grouped["g-run"]["id"], grouped["g-wait"]["id"]],
     }
 
 

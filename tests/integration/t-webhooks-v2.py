@@ -63,12 +63,14 @@ def part_placeholders_and_hostile_values(rx):
                 "ids": ["{{task.id}}", "{{task.batch_id}}", "{{task.attempt}}"]}
         path = "/up/" + "/".join("{{metadata.%s}}" % k for k in
                                  ("at", "hash", "query", "dots", "dotdot", "slashes", "unicode"))
-        upload = task("upload", kind=kind, metadata=metadata,
+        group = "tenant 42/night?ly&x=1"
+        upload = task("upload", kind=kind, metadata=metadata, group=group,
                       dependencies=[dep("export")],
                       on_start=webhook(hooks.url(path) + "?file={{parents.export.output.file}}"
-                                       "&q={{metadata.query}}",
+                                       "&q={{metadata.query}}&g={{task.group}}",
                                        body=body,
                                        headers={"X-Name": "{{task.name}}",
+                                                "X-Group": "{{task.group}}",
                                                 "X-Quotes": "{{metadata.quotes}}",
                                                 "X-Unicode": "{{metadata.unicode}}"}))
         tasks, _ = create_map([export, upload])
@@ -87,7 +89,9 @@ def part_placeholders_and_hostile_values(rx):
         check(raw_path.lower() == want.lower(), f"path arrived encoded: {raw_path!r} want {want!r}")
         check(c.query.get("file") == ["s3://bucket/exp 1.csv?v=1"], f"parent output in query: {c.query}")
         check(c.query.get("q") == [HOSTILE["query"]], f"'?' and '&' stay in their value: {c.query}")
-        check(set(c.query) == {"file", "q", "handle"}, f"no parameter added: {sorted(c.query)}")
+        check(c.query.get("g") == [group], f"task.group in the query, as data: {c.query}")
+        check(c.headers.get("x-group") == group, f"task.group in a header: {c.headers}")
+        check(set(c.query) == {"file", "q", "g", "handle"}, f"no parameter added: {sorted(c.query)}")
         check(c.headers.get("x-name") == "task upload", f"task.name in a header: {c.headers}")
         check(c.headers.get("x-quotes") == HOSTILE["quotes"], "quotes in a header kept")
         check("x-injected" not in c.headers, "no header injected")

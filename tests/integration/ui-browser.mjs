@@ -413,6 +413,32 @@ async function optionalPages() {
   }
 }
 
+async function groupsPage() {
+  const g = fx.group;
+  const gp = `/groups/${encodeURIComponent(g)}`;
+  step(`groups: "${g}" listed with its counts; pause, resume, cancel (confirmed)`);
+  await ui("/groups");
+  const row = page.locator(`#groups-table tbody tr[data-key="${g}"]`);
+  await row.waitFor({ timeout: 10000 });
+  const want = await get(gp);
+  const text = await row.innerText();
+  check(text.includes(String(want.total)), `the group's row shows its total ${want.total}: ${text}`);
+  await row.locator("[data-action=pause]").click();
+  await waitFor(async () => (await get(gp)).paused === true, 10000, "the group to be paused");
+  await waitFor(async () => (await row.innerText()).includes("paused"), 10000, "the row to say paused");
+  await shot("groups-paused");
+  await row.locator("[data-action=resume]").click();
+  await waitFor(async () => (await get(gp)).paused === false, 10000, "the group to be resumed");
+  await row.locator("[data-action=cancel]").click();
+  await confirmDialog(true);
+  await waitFor(async () => {
+    const st = await Promise.all(fx.group_tasks.map(async (id) => (await get(`/tasks/${id}`)).status));
+    return st.every((s) => s === "Canceled");
+  }, 10000, "every task of the group to be Canceled");
+  const after = await get(gp);
+  check(after.by_status.Canceled === fx.group_tasks.length, `the group after cancel: ${JSON.stringify(after)}`);
+}
+
 async function tokens() {
   step("API tokens on: asks for a token on 401, keeps it in sessionStorage, shows 403");
   await ui("/tasks?page_size=20", fx.side_url);
@@ -451,6 +477,7 @@ try {
   await deadLetters();
   await schedulesPage();
   await optionalPages();
+  await groupsPage();
   await tokens();
   check(offHost.length === 0, `requests left this host: ${offHost.slice(0, 5)}`);
   check(pageErrors.length === 0, `errors in the page: ${pageErrors.slice(0, 5)}`);

@@ -28,13 +28,13 @@ LANGUAGE sql AS $$
             FROM jsonb_each_text(b -> 'status_counts') AS s (k, v) WHERE v <> '0'),
            (b -> 'kinds')::text, b ->> 'requester'
     FROM tr_list_batches(p_requester, p_kind, p_status, p_name, p_after, p_before,
-                         p_limit, p_offset) r,
+                         NULL, NULL, NULL, p_limit, p_offset) r,
          jsonb_array_elements(r.body::jsonb) AS b
 $$;
 SELECT * FROM t_batches();
 -- Every field the original's client reads is there, and this service's.
 SELECT string_agg(k, ' ' ORDER BY k) AS fields
-FROM tr_list_batches(NULL, NULL, NULL, NULL, NULL, NULL, 1, 0) r,
+FROM tr_list_batches(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0) r,
      jsonb_object_keys((r.body::jsonb) -> 0) AS k;
 SELECT * FROM t_batches(p_requester => 'other');
 SELECT * FROM t_batches(p_kind => 'ingest');

@@ -131,9 +131,10 @@ SET plan_cache_mode = force_generic_plan;
 SET enable_seqscan = off;
 PREPARE lane_head(uuid) AS SELECT * FROM tasks x
     WHERE x.lane = $1 AND x.status = 'Pending' AND x.not_before IS NULL AND x.lane IS NOT NULL
+      AND x.held = 0
     ORDER BY x.seq LIMIT 1;
 PREPARE free_next(integer) AS SELECT x.priority, x.created_at FROM tasks x
-    WHERE x.status = 'Pending' AND x.not_before IS NULL AND x.lane IS NULL
+    WHERE x.status = 'Pending' AND x.not_before IS NULL AND x.lane IS NULL AND x.held = 0
     ORDER BY x.priority DESC, x.seq OFFSET $1 LIMIT 1;
 SELECT pg_temp.plan(format('EXECUTE lane_head(%L)', gen_random_uuid())) LIKE '%tasks_lane_idx%'
        AS lane_head_by_index;

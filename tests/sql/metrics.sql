@@ -10,7 +10,7 @@ SET client_min_messages = warning;
 
 -- The totals of a scrape (kinds uncapped), by name and labels.
 CREATE TEMP VIEW totals AS
-SELECT name, labels, value FROM tr_metrics_scrape(1000);
+SELECT name, labels, value FROM tr_metrics_scrape(1000, 100);
 
 -- ---------------------------------------------------------------- in the transaction
 SELECT count(*) AS deltas FROM metric_deltas;
@@ -73,15 +73,15 @@ SELECT tr_finish_task(t_id('a'), 'Canceled', NULL);
 SELECT tr_finish_task(t_id('m'), 'Canceled', NULL);
 SELECT tr_finish_task(t_id('m2'), 'Canceled', NULL);
 -- Uncapped: every kind ("work" is the kind of k1..k3, first of all).
-SELECT labels, value FROM tr_metrics_scrape(50) WHERE name = 'taskrunner_tasks_completed_total';
+SELECT labels, value FROM tr_metrics_scrape(50, 100) WHERE name = 'taskrunner_tasks_completed_total';
 -- At most 2 kinds: the first two to appear (work, zeta) keep their names;
 -- alpha and mid are "other" (alpha, though first by name, came later).
-SELECT labels, value FROM tr_metrics_scrape(2) WHERE name = 'taskrunner_tasks_completed_total';
+SELECT labels, value FROM tr_metrics_scrape(2, 100) WHERE name = 'taskrunner_tasks_completed_total';
 -- At most 1: only "work".
-SELECT labels, value FROM tr_metrics_scrape(1) WHERE name = 'taskrunner_tasks_completed_total';
+SELECT labels, value FROM tr_metrics_scrape(1, 100) WHERE name = 'taskrunner_tasks_completed_total';
 -- Folding keeps the order of first appearance.
 SELECT tr_metrics_fold(1000) > 0 AS folded;
-SELECT labels, value FROM tr_metrics_scrape(2) WHERE name = 'taskrunner_tasks_completed_total';
+SELECT labels, value FROM tr_metrics_scrape(2, 100) WHERE name = 'taskrunner_tasks_completed_total';
 -- Labels without a kind are not touched by the cap.
-SELECT name, labels, value FROM tr_metrics_scrape(1)
+SELECT name, labels, value FROM tr_metrics_scrape(1, 100)
 WHERE name IN ('taskrunner_tasks', 'taskrunner_task_status_transitions_total');

@@ -106,4 +106,4 @@ SELECT name, labels, n FROM t_counters WHERE name = 'taskrunner_task_retries_tot
 -- histogram taskrunner_task_attempts): r ended after 3, final after 1, the
 -- child (failed by the cascade) after 0; s has not ended.
 SELECT name, labels, n FROM t_counters WHERE name = 'taskrunner_task_attempts_observed';
-SELECT name, labels, value FROM tr_metrics_scrape(50) WHERE name LIKE 'taskrunner_task_attempts%';
+SELECT name, labels, value FROM tr_metrics_scrape(50, 100) WHERE name LIKE 'taskrunner_task_attempts%';

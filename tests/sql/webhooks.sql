@@ -48,7 +48,7 @@ SELECT t_create('p', t_task('p1'), t_task('p2', t_deps('p1')));
 UPDATE tasks SET output = '{"file": "f.csv"}' WHERE id = t_id('p1');
 SELECT t_named(tr_call_context(t_id('p2'), '{"body": "{{parents.p1.output.file}}"}')::text)
     AS with_parents;
--- task.group: read by name (null while the column does not exist or is unset).
+-- task.group: the task's group (null while it has none).
 SELECT tr_call_context(t_id('p2'), '{"body": "{{task.group}}"}') -> 'task' ? 'group' AS has_group;
 
 -- ---------------------------------------------------------------- the lease
