@@ -39,5 +39,14 @@ void schedules_pause(struct request *r, const char *id);
 void schedules_resume(struct request *r, const char *id);
 void schedules_trigger(struct request *r, const char *id);
 void schedules_history(struct request *r, const char *id);
+/* A template's name (":key") as id. */
+void rules_put(struct request *r, const char *id);
+void rules_list(struct request *r, const char *id);
+void rules_get(struct request *r, const char *id);
+void rules_delete(struct request *r, const char *id);
+void action_templates_put(struct request *r, const char *id);
+void action_templates_list(struct request *r, const char *id);
+void action_templates_get(struct request *r, const char *id);
+void action_templates_delete(struct request *r, const char *id);
 
 #endif

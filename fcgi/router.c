@@ -19,7 +19,8 @@ typedef void (*handler_fn)(struct request *r, const char *id);
 
 /* A pattern may hold one parameter segment: ":id" stands for a UUID, ":n"
  * for a positive integer (a dead letter's delivery id), ":key" for a
- * schedule's id or name (any segment of at most KEY_MAX bytes). subject names what
+ * schedule's id or name, or a template's name (any segment of at most
+ * KEY_MAX bytes). subject names what
  * the parameter identifies in the log lines of the request ("task=..."). */
 struct route {
     const char *method;
@@ -67,6 +68,14 @@ static const struct route routes[] = {
     {"POST", "/schedules/:key/resume", schedules_resume, "schedule"},
     {"POST", "/schedules/:key/trigger", schedules_trigger, "schedule"},
     {"GET", "/schedules/:key/history", schedules_history, "schedule"},
+    {"GET", "/rules", rules_list, NULL},
+    {"PUT", "/rules/:key", rules_put, "rule"},
+    {"GET", "/rules/:key", rules_get, "rule"},
+    {"DELETE", "/rules/:key", rules_delete, "rule"},
+    {"GET", "/action-templates", action_templates_list, NULL},
+    {"PUT", "/action-templates/:key", action_templates_put, "action_template"},
+    {"GET", "/action-templates/:key", action_templates_get, "action_template"},
+    {"DELETE", "/action-templates/:key", action_templates_delete, "action_template"},
 };
 /* ID_LEN: the buffer of a path parameter; a schedule's name is at most 255
  * characters of up to 4 bytes. */

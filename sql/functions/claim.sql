@@ -269,7 +269,8 @@ BEGIN
         ORDER BY x.priority DESC, x.seq
         RETURNING *
     )
-    SELECT ins.id, ins.task_id, tk.batch_id, ins.trigger::text, ins.outcome::text, a.params,
+    SELECT ins.id, ins.task_id, tk.batch_id, ins.trigger::text, ins.outcome::text,
+           tr_action_params(a),  -- a template's params as they are now
            ins.attempts, ins.attempt, tr_idem_key(ins.task_id, ins.trigger, ins.outcome, ins.action_id),
            a.source
     FROM ins JOIN tasks tk ON tk.id = ins.task_id JOIN actions a ON a.id = ins.action_id

@@ -38,7 +38,8 @@ BEGIN
         FROM due WHERE d.id = due.id
         RETURNING d.*
     )
-    SELECT k.id, k.task_id, t.batch_id, k.trigger::text, k.outcome::text, a.params, k.attempts,
+    SELECT k.id, k.task_id, t.batch_id, k.trigger::text, k.outcome::text,
+           tr_action_params(a), k.attempts,  -- a template's params as they are now
            k.attempt, tr_idem_key(k.task_id, k.trigger, k.outcome, k.action_id), a.source
     FROM taken k JOIN tasks t ON t.id = k.task_id JOIN actions a ON a.id = k.action_id
     ORDER BY k.id;
@@ -88,7 +89,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
     SELECT d.task_id, 'webhook', tr_actor(), t.status, t.status,
-           tr_webhook_detail(d.id, d.trigger, d.attempts, a.params ->> 'url', p_outcome,
+           tr_webhook_detail(d.id, d.trigger, d.attempts, tr_action_params(a) ->> 'url', p_outcome,
                              p_http_status, p_error, p_duration_ms)
     FROM tasks t, actions a WHERE t.id = d.task_id AND a.id = d.action_id;
 END
@@ -115,7 +116,7 @@ BEGIN
         INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
         SELECT done.task_id, 'webhook', tr_actor(), t.status, t.status,
                tr_webhook_detail(done.id, done.trigger, done.attempts,
-                                 a.params ->> 'url', 'success', u.http, NULL, u.ms)
+                                 tr_action_params(a) ->> 'url', 'success', u.http, NULL, u.ms)
         FROM done
         JOIN unnest(p_ids, p_http, p_ms) AS u (id, http, ms) ON u.id = done.id
         JOIN tasks t ON t.id = done.task_id

@@ -65,6 +65,10 @@ DECLARE
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
+    -- Templates named by the tasks: each must exist (400 with its path).
+    IF p_tasks @? '$[*].rules[*].ref' OR p_tasks @? '$[*].actions[*].ref' THEN
+        PERFORM tr_check_refs(p_tasks);
+    END IF;
     IF p_idem_key IS NOT NULL THEN
         -- The request that uses the key holds this lock until it commits.
         IF NOT pg_try_advisory_xact_lock(hashtextextended(
@@ -158,12 +162,18 @@ BEGIN
                                    WHERE x.batch_id = p_batch AND x.lane IS NOT NULL));
     END IF;
 
-    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position)
+    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position, template)
     SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
-           a ->> 'condition', a -> 'params', m
+           a ->> 'condition', a -> 'params', m, a ->> 'ref'
     FROM jsonb_array_elements(p_tasks) AS e,
          jsonb_array_elements(e -> 'actions') WITH ORDINALITY AS y (a, m)
     WHERE NOT v_skip ? (e ->> 'id');
+    IF p_tasks @? '$[*].rules[*].ref' THEN
+        INSERT INTO task_rule_refs (name, task_id)
+        SELECT DISTINCT rr ->> 'ref', (e ->> 'id')::uuid
+        FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'rules') AS rr
+        WHERE rr ? 'ref' AND NOT v_skip ? (e ->> 'id');
+    END IF;
 
     -- A dependency on a deduped task links to the task that caused the skip.
     IF p_tasks @? '$[*].deps[0]' THEN
