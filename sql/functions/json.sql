@@ -82,7 +82,7 @@ LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN a.template IS NULL
                 THEN json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
                                        'condition', a.condition,
-                                       'params', tr_mask_url_in(a.params))
+                                       'params', tr_mask_url_in(tr_action_own_params(a)))
                 ELSE json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
                                        'condition', a.condition,
                                        'params', tr_mask_url_in(tr_action_params(a)),

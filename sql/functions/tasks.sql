@@ -162,9 +162,17 @@ BEGIN
                                    WHERE x.batch_id = p_batch AND x.lane IS NOT NULL));
     END IF;
 
-    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position, template)
+    -- Identical params are stored once (action_params, 0091): a batch of a
+    -- thousand tasks calling one webhook writes its params once.
+    INSERT INTO action_params (id, params)
+    SELECT DISTINCT ON (tr_params_key(a -> 'params')) tr_params_key(a -> 'params'), a -> 'params'
+    FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'actions') AS a
+    WHERE NOT v_skip ? (e ->> 'id')
+    ORDER BY tr_params_key(a -> 'params')
+    ON CONFLICT DO NOTHING;
+    INSERT INTO actions (id, task_id, kind, trigger, condition, params_id, position, template)
     SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
-           a ->> 'condition', a -> 'params', m, a ->> 'ref'
+           a ->> 'condition', tr_params_key(a -> 'params'), m, a ->> 'ref'
     FROM jsonb_array_elements(p_tasks) AS e,
          jsonb_array_elements(e -> 'actions') WITH ORDINALITY AS y (a, m)
     WHERE NOT v_skip ? (e ->> 'id');

@@ -25,13 +25,25 @@ LANGUAGE sql STABLE AS $$
                  LEFT JOIN rule_templates rt ON rt.name = e.r ->> 'ref') END
 $$;
 
+-- Action a's own params: in its row, or shared in action_params (0091).
+CREATE OR REPLACE FUNCTION tr_action_own_params(a actions) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(a.params, (SELECT p.params FROM action_params p WHERE p.id = a.params_id))
+$$;
+
 -- The params a call of action a is made with: its own, or for a reference
 -- the template's with the given keys replacing theirs (one level deep).
 CREATE OR REPLACE FUNCTION tr_action_params(a actions) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN a.template IS NULL THEN a.params
+    SELECT CASE WHEN a.template IS NULL THEN tr_action_own_params(a)
                 ELSE coalesce((SELECT t.params FROM action_templates t WHERE t.name = a.template),
-                              '{}') || a.params END
+                              '{}') || tr_action_own_params(a) END
+$$;
+
+-- The key of params in action_params.
+CREATE OR REPLACE FUNCTION tr_params_key(p jsonb) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT sha256(convert_to(p::text, 'UTF8'))
 $$;
 
 -- The references of a validated batch (the tr_create_batch document): each
@@ -283,7 +295,8 @@ BEGIN
             'GET /action-templates/%s lists them',
             p_name, array_to_string(v_using, ', '), p_name));
     END IF;
-    UPDATE actions a SET params = v_old.params || a.params, template = NULL
+    UPDATE actions a SET params = v_old.params || tr_action_own_params(a), params_id = NULL,
+                         template = NULL
     WHERE a.template = p_name;
     DELETE FROM action_templates WHERE name = p_name;
     PERFORM tr_template_event('action', p_name, 'deleted',
