@@ -11,17 +11,43 @@
 #include "reply.h"
 #include "validate.h"
 
-static const char SQL_BATCH_STATS[] = "SELECT code, body FROM tr_batch_stats($1::uuid)";
+static const char SQL_BATCH_STATS[] =
+    "SELECT code, body FROM tr_batch_stats($1::uuid, $2::boolean)";
+static const char SQL_BATCH_SOFT_DELETE[] =
+    "SELECT code, body FROM tr_soft_delete_batch($1::uuid, $2::boolean, $3)";
 static const char SQL_BATCH_STOP[] = "SELECT code, body FROM tr_stop_batch($1::uuid, $2)";
 static const char SQL_BATCH_DAG[] = "SELECT code, body FROM tr_batch_dag($1::uuid)";
 static const char SQL_BATCH_LIST[] =
     "SELECT code, body FROM tr_list_batches($1, $2, $3::task_status, $4, $5::timestamptz,"
-    " $6::timestamptz, $7::bigint, $8::bigint)";
+    " $6::timestamptz, $7::bigint, $8::bigint, $9::boolean)";
 
 void batches_get(struct request *r, const char *id)
 {
-    const char *params[] = {id};
-    api_call(r, SQL_BATCH_STATS, 1, params, NULL);
+    struct verr_list errs;
+    verr_list_init(&errs);
+    const char *include_deleted;
+    if (api_flag_or_reply(r, "include_deleted", &errs, &include_deleted) < 0)
+        goto out;
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid query", &errs);
+        goto out;
+    }
+    const char *params[] = {id, include_deleted};
+    api_call(r, SQL_BATCH_STATS, 2, params, NULL);
+out:
+    verr_list_cleanup(&errs);
+}
+
+void batches_soft_delete(struct request *r, const char *id)
+{
+    const char *params[] = {id, "true", r->actor};
+    api_call(r, SQL_BATCH_SOFT_DELETE, 3, params, NULL);
+}
+
+void batches_restore(struct request *r, const char *id)
+{
+    const char *params[] = {id, "false", r->actor};
+    api_call(r, SQL_BATCH_SOFT_DELETE, 3, params, NULL);
 }
 
 void batches_stop(struct request *r, const char *id)
@@ -79,15 +105,18 @@ void batches_list(struct request *r, const char *unused)
         verr_add(&errs, "created_after", "must be an RFC 3339 timestamp");
     if (f.created_before && !validate_is_rfc3339(f.created_before))
         verr_add(&errs, "created_before", "must be an RFC 3339 timestamp");
-    if (api_page_or_reply(r, &errs, &page) < 0)
+    const char *include_deleted;
+    if (api_page_or_reply(r, &errs, &page) < 0 ||
+        api_flag_or_reply(r, "include_deleted", &errs, &include_deleted) < 0)
         goto out;
     if (errs.n > 0) {
         reply_invalid(r, "invalid query", &errs);
         goto out;
     }
     const char *params[] = {f.requester,     f.kind,           status,     f.name,
-                            f.created_after, f.created_before, page.limit, page.offset};
-    api_call(r, SQL_BATCH_LIST, 8, params, NULL);
+                            f.created_after, f.created_before, page.limit, page.offset,
+                            include_deleted};
+    api_call(r, SQL_BATCH_LIST, 9, params, NULL);
 out:
     batch_filters_cleanup(&f);
     verr_list_cleanup(&errs);

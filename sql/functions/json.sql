@@ -30,7 +30,8 @@ LANGUAGE sql STABLE AS $$
         'retry_backoff', coalesce(t.retry_backoff, tr_retry_backoff_default()),
         'next_retry_at', CASE WHEN t.status = 'Pending' THEN tr_ts(t.retry_at) END,
         'scheduled_at', tr_ts(t.scheduled_at),
-        'trigger_rule', t.trigger_rule, 'output', t.output)
+        'trigger_rule', t.trigger_rule, 'output', t.output,
+        'deleted_at', tr_ts(t.deleted_at))
 $$;
 
 -- A webhook URL with the credentials of its authority ("user:pw@" of

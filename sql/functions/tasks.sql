@@ -445,6 +445,31 @@ BEGIN
 END
 $$;
 
+-- POST /tasks/{id}/delete (p_delete) and /restore: soft delete of an ended
+-- task (409 for one that has not ended), with its history event; doing it
+-- again changes nothing. Answers the task.
+CREATE OR REPLACE FUNCTION tr_soft_delete_task(p_id uuid, p_delete boolean, p_actor text,
+                                               OUT code integer, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status task_status;
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    IF p_delete THEN
+        v_status := tr_lock_task(p_id, '{Success,Failure,Canceled,Skipped}', 'can be deleted');
+    ELSE
+        v_status := tr_lock_task(p_id);
+    END IF;
+    UPDATE tasks SET deleted_at = CASE WHEN p_delete THEN now() END
+    WHERE id = p_id AND (deleted_at IS NULL) = p_delete;
+    IF FOUND THEN
+        PERFORM tr_task_event(p_id, CASE WHEN p_delete THEN 'deleted' ELSE 'restored' END,
+                              v_status, v_status, '{}');
+    END IF;
+    SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+END
+$$;
+
 -- POST /tasks/{id}/resume: back to Pending, or Waiting while a parent is
 -- still open.
 CREATE OR REPLACE FUNCTION tr_resume_task(p_id uuid, p_actor text, OUT code integer, OUT body text)
