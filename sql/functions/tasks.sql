@@ -62,6 +62,7 @@ DECLARE
     v_skipped  uuid[];
     v_digest   text;
     v_lock     bigint;
+    v_keys     bytea[];
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
@@ -164,12 +165,24 @@ BEGIN
 
     -- Identical params are stored once (action_params, 0091): a batch of a
     -- thousand tasks calling one webhook writes its params once.
-    INSERT INTO action_params (id, params)
-    SELECT DISTINCT ON (tr_params_key(a -> 'params')) tr_params_key(a -> 'params'), a -> 'params'
-    FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'actions') AS a
-    WHERE NOT v_skip ? (e ->> 'id')
-    ORDER BY tr_params_key(a -> 'params')
-    ON CONFLICT DO NOTHING;
+    -- Each is held (FOR KEY SHARE) until commit, so that the purge cannot
+    -- remove one this batch is about to use (tr_purge); one it removed
+    -- just before is written again.
+    v_keys := ARRAY(SELECT DISTINCT tr_params_key(a -> 'params')
+                    FROM jsonb_array_elements(p_tasks) AS e,
+                         jsonb_array_elements(e -> 'actions') AS a
+                    WHERE NOT v_skip ? (e ->> 'id') ORDER BY 1);
+    FOR i IN 1..10 LOOP
+        INSERT INTO action_params (id, params)
+        SELECT DISTINCT ON (tr_params_key(a -> 'params')) tr_params_key(a -> 'params'),
+               a -> 'params'
+        FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'actions') AS a
+        WHERE NOT v_skip ? (e ->> 'id')
+        ORDER BY tr_params_key(a -> 'params')
+        ON CONFLICT DO NOTHING;
+        EXIT WHEN (SELECT count(*) FROM (SELECT 1 FROM action_params WHERE id = ANY (v_keys)
+                                         ORDER BY id FOR KEY SHARE) k) = cardinality(v_keys);
+    END LOOP;
     INSERT INTO actions (id, task_id, kind, trigger, condition, params_id, position, template)
     SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
            a ->> 'condition', tr_params_key(a -> 'params'), m, a ->> 'ref'
