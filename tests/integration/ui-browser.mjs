@@ -314,6 +314,26 @@ async function batchPages() {
   await waitFor(async () => Object.values(await nodeStatuses()).every((s) => s === "Canceled"), 12000, "the drawing to show it");
 }
 
+async function deleteRestore() {
+  const id = fx.stop.b;
+  step("task page: delete an ended task (confirmed; Escape keeps it), then restore it");
+  await waitFor(async () => (await statusOf(id)) === "Canceled", 10000, "the stopped task to be Canceled");
+  await ui(`/tasks/${id}`);
+  await page.locator("#task-buttons [data-action=delete]:not([disabled])").waitFor({ timeout: 10000 });
+  await page.click("#task-buttons [data-action=delete]");
+  await confirmDialog(false);
+  await sleep(300);
+  check((await get(`/tasks/${id}`)).deleted_at === null, "a dismissed confirmation deletes nothing");
+  await page.click("#task-buttons [data-action=delete]");
+  await shot("confirm-delete");
+  await confirmDialog(true);
+  await waitFor(async () => (await get(`/tasks/${id}`)).deleted_at !== null, 10000, "the task to be deleted");
+  await page.locator("#task-buttons [data-action=restore]").waitFor({ timeout: 10000 });
+  await page.click("#task-buttons [data-action=restore]");
+  await confirmDialog(true);
+  await waitFor(async () => (await get(`/tasks/${id}`)).deleted_at === null, 10000, "the task to be restored");
+}
+
 async function deadLetters() {
   step("dead letters: the entry is listed; replay, confirmed, queues it again");
   await ui("/dead-letters");
@@ -378,6 +398,7 @@ try {
   await taskPage();
   await batchesList();
   await batchPages();
+  await deleteRestore();
   await deadLetters();
   await optionalPages();
   await tokens();
