@@ -68,7 +68,7 @@ $$;
 CREATE OR REPLACE FUNCTION tr_list_batches(p_requester text, p_kind text, p_status task_status,
                                            p_name text, p_after timestamptz,
                                            p_before timestamptz, p_limit bigint,
-                                           p_offset bigint, p_include_deleted boolean,
+                                           p_offset bigint, p_include_deleted boolean DEFAULT false,
                                            OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_custom_plan

@@ -182,6 +182,9 @@ BEGIN
         ON CONFLICT DO NOTHING;
         EXIT WHEN (SELECT count(*) FROM (SELECT 1 FROM action_params WHERE id = ANY (v_keys)
                                          ORDER BY id FOR KEY SHARE) k) = cardinality(v_keys);
+        IF i = 10 THEN
+            RAISE EXCEPTION 'the params of the actions could not be stored';
+        END IF;
     END LOOP;
     INSERT INTO actions (id, task_id, kind, trigger, condition, params_id, position, template)
     SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
