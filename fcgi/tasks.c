@@ -38,13 +38,20 @@ static const char SQL_HISTORY[] =
 static const char SQL_BLOCKERS[] = "SELECT code, body FROM tr_task_blockers($1::uuid)";
 /* Filters are NULL when not given; PostgreSQL folds those tests away in the
  * plan of each call, so every combination uses its index. */
+/* Live tasks and, with include_deleted=true ($9), soft-deleted ones: each
+ * from its own partial index (sql/migrations/0092), merged; the second part
+ * is folded away when $9 is false. */
+#define LIST_FILTERS                                                                              \
+    " WHERE ($1::task_status IS NULL OR status = $1::task_status) AND ($2::text IS NULL OR kind = $2)" \
+    " AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::uuid IS NULL OR batch_id = $4)"      \
+    " AND ($5::jsonb IS NULL OR metadata @> $5) AND ($6::integer IS NULL OR timeout = $6)"
 static const char SQL_LIST[] =
     "SELECT coalesce(json_agg(tr_task_summary_json(t) ORDER BY t.created_at DESC, t.seq DESC),"
-    " '[]')::text FROM (SELECT * FROM tasks"
-    " WHERE ($1::task_status IS NULL OR status = $1::task_status) AND ($2::text IS NULL OR kind = $2)"
-    " AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::uuid IS NULL OR batch_id = $4)"
-    " AND ($5::jsonb IS NULL OR metadata @> $5) AND ($6::integer IS NULL OR timeout = $6)"
-    " AND ($9::boolean OR deleted_at IS NULL)"
+    " '[]')::text FROM (SELECT * FROM ("
+    "(SELECT * FROM tasks" LIST_FILTERS " AND deleted_at IS NULL"
+    " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint + $8::bigint)"
+    " UNION ALL (SELECT * FROM tasks" LIST_FILTERS " AND $9::boolean AND deleted_at IS NOT NULL"
+    " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint + $8::bigint)) u"
     " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint OFFSET $8::bigint) t";
 static const char SQL_SOFT_DELETE[] =
     "SELECT code, body FROM tr_soft_delete_task($1::uuid, $2::boolean, $3)";

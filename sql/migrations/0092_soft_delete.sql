@@ -7,6 +7,15 @@
 ALTER TABLE tasks ADD COLUMN deleted_at timestamptz;
 ALTER TABLE batches ADD COLUMN deleted_at timestamptz;
 CREATE INDEX tasks_deleted_idx ON tasks (deleted_at) WHERE deleted_at IS NOT NULL;
+-- The first page of GET /tasks reads the live tasks only: were the newest
+-- tasks soft-deleted by the million, the full index would have to be walked
+-- through all of them (and the planner, seeing few live rows, would sort the
+-- whole table instead). include_deleted=true reads both indexes, merged
+-- (fcgi/tasks.c). Without deleted tasks, the same index as before.
+DROP INDEX IF EXISTS tasks_created_idx;
+CREATE INDEX tasks_created_idx ON tasks (created_at DESC, seq DESC) WHERE deleted_at IS NULL;
+CREATE INDEX tasks_deleted_created_idx ON tasks (created_at DESC, seq DESC)
+    WHERE deleted_at IS NOT NULL;
 
 DROP FUNCTION IF EXISTS tr_batch_stats(uuid);
 DROP FUNCTION IF EXISTS tr_list_batches(text, text, task_status, text, timestamptz, timestamptz,
