@@ -395,6 +395,7 @@ static void run_timers(struct worker *w, long long now)
                 w->next_purge_ms = now + w->cfg->purge_pause_ms;
         }
     }
+    long long regular_poll_ms = w->next_poll_ms;
     if (w->due_stale && now >= w->due_read_ms + DUE_RECHECK_MS)
         w->next_poll_ms = now;
     if (now >= w->next_sync_ms) {
@@ -403,7 +404,11 @@ static void run_timers(struct worker *w, long long now)
     }
     if (now >= w->next_poll_ms) {
         bool again = false;
-        w->work_hint = true;
+        /* The fallback poll looks for work whose notification was missed;
+         * a recheck of the due time follows a notification, whose work
+         * was taken already. */
+        if (now >= regular_poll_ms)
+            w->work_hint = true;
         w->due_stale = false;
         w->due_read_ms = now;
         w->next_poll_ms = now + w->cfg->poll_interval_ms;
@@ -484,6 +489,10 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
         }
     }
     if (db_up && !w->stopping) {
+        /* A notification's work first: its start must not wait for the
+         * timers' queries (due schedules, the next due time, targets). */
+        if (w->work_hint)
+            take_work(w);
         run_timers(w, now);
         if (w->work_hint)
             take_work(w);

@@ -7,7 +7,8 @@ registry cannot be reached). This file makes the data through the API (and a
 webhook receiver): a small batch, a batch to stop, a 1,000-task batch, a dead
 letter, and a side stack with API tokens on; ui-browser.mjs then loads every
 page, checks what it shows against the API, clicks the buttons (cancel,
-pause, resume, retry with downstream, stop, replay), checks their effect
+pause, resume, retry with downstream, stop, replay; a schedule's pause,
+resume, trigger, edit, create and delete), checks their effect
 through the API, measures the 1,000-task DAG's draw time, and saves a
 screenshot of every page in <build dir>/test-output/ui/.
 """
@@ -121,6 +122,14 @@ def make_fixture(rx, side, read_token, write_token):
     first = big[0]["id"]
     wait_status(first, "Running", 60)
 
+    step("a schedule (every day at 03:00 in Tokyo) for the schedules page")
+    schedule = "ui-sched-" + uuid.uuid4().hex[:8]
+    expect(api("POST", "/schedules", {
+        "name": schedule, "cron": "0 3 * * *", "timezone": "Asia/Tokyo",
+        "tasks": [task("report", name="ui scheduled report", kind=kind + "-sched",
+                       timeout=86400, on_start=hold)]}, headers=headers),
+           201, "POST /schedules")
+
     step("the dead letter is listed; its target is repaired for the replay")
     budget = settings.all_retries_s() + settings.retry_attempts * 1.0 + 20
     entry = wait_for(lambda: next((d for d in dead_letters() if d["task_id"] == dl["dl"]["id"]), None),
@@ -134,7 +143,7 @@ def make_fixture(rx, side, read_token, write_token):
         "big_batch": big_id, "big_kind": kind + "-big", "big_running": first,
         "dead_letter": entry["id"], "dead_letter_task": dl["dl"]["id"],
         "side_url": side.url, "read_token": read_token, "write_token": write_token,
-        "auth_task": auth["held"]["id"],
+        "auth_task": auth["held"]["id"], "schedule": schedule, "hold_url": hold,
     }
 
 

@@ -11,7 +11,6 @@ import { createRequire } from "node:module";
 
 const fx = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const { chromium } = createRequire(path.join(fx.npm_dir, "node_modules", "_"))("playwright-core");
-const DRAW_LIMIT_MS = 2000;
 
 // --- small helpers -----------------------------------------------------------
 
@@ -251,7 +250,9 @@ async function batchPages() {
   check(await page.locator("svg.dag polyline").count() === dag.links.length, "one arrow per link");
   await shot("batch");
 
-  step(`batch page: ${fx.big_kind}: 1,000 tasks drawn in under ${DRAW_LIMIT_MS} ms`);
+  // The draw time is printed, not checked (tests check behaviour; the
+  // figure is measured by `make bench`, phase ui).
+  step(`batch page: ${fx.big_kind}: 1,000 tasks drawn, every node and arrow`);
   const times = [];
   for (let i = 0; i < 2; i++) {
     await ui("/tasks?page_size=20");
@@ -268,8 +269,6 @@ async function batchPages() {
       `(API answers ${fetched} ms, layout ${laidOut} ms), ${wall} ms from navigation`);
   }
   check(await page.locator("svg.dag a.node-link").count() === 1000, "1,000 nodes");
-  const best = Math.min(...times.map((t) => t.drawn));
-  check(best < DRAW_LIMIT_MS, `the 1,000-task DAG took ${best} ms (limit ${DRAW_LIMIT_MS})`);
   await shot("batch-big");
 
   step("batch page: live refresh changes a status in place, one request per 5 s");
@@ -374,8 +373,79 @@ async function deadLetters() {
     20000, "the replayed entry to leave the list");
 }
 
+async function schedulesPage() {
+  const name = fx.schedule;
+  const path = `/schedules/${encodeURIComponent(name)}`;
+  const row = () => page.locator(`#schedules-table tbody tr[data-key="${name}"]`);
+  const button = (action) => row().locator(`[data-action=${action}]`);
+
+  step("schedules: the row shows the schedule's next fire times in the browser's zone");
+  await ui("/schedules?page_size=200");
+  await row().waitFor({ timeout: 10000 });
+  const s = await get(path);
+  const hovers = await row().locator("li time").evaluateAll((ts) => ts.map((t) => t.getAttribute("title")));
+  check(JSON.stringify(hovers) === JSON.stringify(s.next_fire_times.slice(0, 3).map((t) => `UTC: ${t}`)),
+    `the first three next fire times, UTC on hover: ${hovers} vs ${s.next_fire_times}`);
+  check((await row().innerText()).includes("Asia/Tokyo"), "the time zone is shown");
+  await shot("schedules");
+
+  step("schedules: pause and resume, checked through the API (only the one that applies is enabled)");
+  check(await button("resume").isDisabled() && !(await button("pause").isDisabled()),
+    "a running schedule: Pause enabled, Resume disabled");
+  await button("pause").click();
+  await waitFor(async () => (await get(path)).paused === true, 10000, "the schedule to be paused");
+  await waitFor(async () => (await row().innerText()).includes("paused"), 8000, "the row to say paused");
+  check(await button("pause").isDisabled(), "a paused schedule: Pause disabled");
+  await button("resume").click();
+  await waitFor(async () => (await get(path)).paused === false, 10000, "the schedule to be resumed");
+
+  step("schedules: trigger now, confirmed, makes a batch of the schedule");
+  await button("trigger").click();
+  await confirmDialog(true);
+  const fired = await waitFor(async () => (await get(path)).last_batch_id, 10000, "the triggered batch");
+  const batch = await get(`/batches/${fired}`);
+  check(batch.total === 1 && batch.schedule_id === s.id, `a batch of the schedule with its one task: ${JSON.stringify(batch).slice(0, 300)}`);
+  await waitFor(async () => (await row().locator(`a[href*="${fired}"]`).count()) === 1, 8000,
+    "the row to link the last batch");
+
+  step("schedules: edit the cron in the JSON editor");
+  await button("edit").click();
+  const editor = page.locator("dialog[open] textarea");
+  await editor.waitFor({ timeout: 5000 });
+  const body = JSON.parse(await editor.inputValue());
+  check(body.cron === "0 3 * * *" && !("name" in body), `the editor holds the editable fields: ${JSON.stringify(body).slice(0, 200)}`);
+  body.cron = "30 4 * * 1-5";
+  await editor.fill(JSON.stringify(body));
+  await page.locator("dialog[open] button", { hasText: "Save" }).click();
+  await waitFor(async () => (await get(path)).cron === "30 4 * * 1-5", 10000, "the new cron");
+
+  step("schedules: create one from JSON, then delete it, confirmed");
+  const created = `${name}-new`;
+  await page.click("[data-action=create]");
+  await editor.waitFor({ timeout: 5000 });
+  const template = JSON.parse(await editor.inputValue());
+  check(template.cron && Array.isArray(template.tasks), "the create editor starts from a template");
+  template.name = created;
+  template.paused = true;
+  template.tasks[0].on_start.params.url = fx.hold_url;
+  await editor.fill(JSON.stringify(template));
+  await page.locator("dialog[open] button", { hasText: "Save" }).click();
+  const made = await waitFor(async () => {
+    const r = await api("GET", `/schedules/${encodeURIComponent(created)}`);
+    return r.status === 200 ? r.body : null;
+  }, 10000, "the created schedule");
+  check(made.paused === true && made.cron === template.cron, `created as written: ${JSON.stringify(made).slice(0, 200)}`);
+  const newRow = page.locator(`#schedules-table tbody tr[data-key="${created}"]`);
+  await newRow.waitFor({ timeout: 10000 });
+  await newRow.locator("[data-action=delete]").click();
+  await confirmDialog(true);
+  await waitFor(async () => (await api("GET", `/schedules/${encodeURIComponent(created)}`)).status === 404,
+    10000, "the deleted schedule to be gone");
+  await newRow.waitFor({ state: "detached", timeout: 10000 });
+}
+
 async function optionalPages() {
-  for (const [id, p] of [["schedules", "/schedules"], ["groups", "/groups"], ["rules", "/rules"], ["action-templates", "/action-templates"]]) {
+  for (const [id, p] of [["groups", "/groups"], ["rules", "/rules"], ["action-templates", "/action-templates"]]) {
     step(`${p}: a page either way (the server has it or says 404)`);
     const probe = await api("GET", `${p}?page_size=1`);
     await ui(p);
@@ -428,6 +498,7 @@ try {
   await batchPages();
   await deleteRestore();
   await deadLetters();
+  await schedulesPage();
   await optionalPages();
   await templatePages();
   await tokens();

@@ -6,7 +6,8 @@
 // create and edit items.
 //
 // resourcePage({id, nav, path, title, intro, keyOf, columns: [[label, item => node]],
-//   rowActions: [{action, label, method, path: item => p, confirm?: item => text, danger?}],
+//   rowActions: [{action, label, method, path: item => p, confirm?: item => text, danger?,
+//     enabled?: item => bool (a button that would only get a 409 is disabled)}],
 //   create?: {label, template, send: body => [method, path]},
 //   edit?: {label, bodyOf: item => body, send: (item, body) => [method, path]}})
 
@@ -86,7 +87,7 @@ export function resourcePage(spec) {
       };
       const rowButtons = (item) => [
         ...(spec.rowActions || []).map((a) => h("button", { type: "button", class: a.danger ? "danger" : "",
-          "data-action": a.action, on: { click: async () => {
+          "data-action": a.action, disabled: a.enabled ? !a.enabled(item) : false, on: { click: async () => {
             if (a.confirm && !await confirmAction({ title: `${a.label}?`, message: a.confirm(item), confirmLabel: a.label })) return;
             await send(`${a.label} ${spec.keyOf(item)}`, a.method, a.path(item));
           } } }, a.confirm ? a.label + "…" : a.label)),

@@ -25,8 +25,10 @@ export default resourcePage({
     ["Last batch", (s) => (s.last_batch_id ? link(`/batches/${s.last_batch_id}`, s.last_batch_id.slice(0, 8), { class: "mono" }) : dash())],
   ],
   rowActions: [
-    { action: "pause", label: "Pause", method: "POST", path: (s) => `/schedules/${enc(s.name)}/pause` },
-    { action: "resume", label: "Resume", method: "POST", path: (s) => `/schedules/${enc(s.name)}/resume` },
+    { action: "pause", label: "Pause", method: "POST", path: (s) => `/schedules/${enc(s.name)}/pause`,
+      enabled: (s) => !s.paused },
+    { action: "resume", label: "Resume", method: "POST", path: (s) => `/schedules/${enc(s.name)}/resume`,
+      enabled: (s) => s.paused },
     { action: "trigger", label: "Trigger now", method: "POST", path: (s) => `/schedules/${enc(s.name)}/trigger`,
       confirm: (s) => `Schedule “${s.name}” fires once now: a new batch is created.` },
     { action: "delete", label: "Delete", method: "DELETE", path: (s) => `/schedules/${enc(s.name)}`, danger: true,
