@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "reply.h"
@@ -83,6 +84,21 @@ out:
     free(page_size);
     free(per_page);
     return rc;
+}
+
+int api_flag_or_reply(struct request *r, const char *name, struct verr_list *errs,
+                      const char **out)
+{
+    char *text = NULL;
+    *out = "false";
+    if (request_query_value_or_reply(r, name, &text) < 0)
+        return -1;
+    if (text && strcmp(text, "true") == 0)
+        *out = "true";
+    else if (text && strcmp(text, "false") != 0)
+        verr_add(errs, name, "must be true or false");
+    free(text);
+    return 0;
 }
 
 void api_call_paged(struct request *r, const char *sql, const char *id)

@@ -29,4 +29,10 @@ struct verr_list;
  * a malformed query value is answered at once (-1). */
 int api_page_or_reply(struct request *r, struct verr_list *errs, struct api_page *out) WARN_UNUSED;
 
+/* Reads boolean query parameter name ("true" or "false"; absent: false)
+ * into *out as SQL text ("true"/"false"); another value is a problem added
+ * to errs; a malformed query value is answered at once (-1). */
+int api_flag_or_reply(struct request *r, const char *name, struct verr_list *errs,
+                      const char **out) WARN_UNUSED;
+
 #endif

@@ -15,19 +15,45 @@
 #include "reply.h"
 #include "validate.h"
 
-static const char SQL_BATCH_STATS[] = "SELECT code, body FROM tr_batch_stats($1::uuid)";
+static const char SQL_BATCH_STATS[] =
+    "SELECT code, body FROM tr_batch_stats($1::uuid, $2::boolean)";
+static const char SQL_BATCH_SOFT_DELETE[] =
+    "SELECT code, body FROM tr_soft_delete_batch($1::uuid, $2::boolean, $3)";
 static const char SQL_BATCH_STOP[] = "SELECT code, body FROM tr_stop_batch($1::uuid, $2)";
 static const char SQL_BATCH_DAG[] = "SELECT code, body FROM tr_batch_dag($1::uuid)";
 static const char SQL_BATCH_HOLD[] =
     "SELECT code, body FROM tr_hold_batch($1::uuid, $2::boolean, $3)";
 static const char SQL_BATCH_LIST[] =
     "SELECT code, body FROM tr_list_batches($1, $2, $3::task_status, $4, $5::timestamptz,"
-    " $6::timestamptz, $7, $8::uuid, $9::boolean, $10::bigint, $11::bigint)";
+    " $6::timestamptz, $7, $8::uuid, $9::boolean, $10::bigint, $11::bigint, $12::boolean)";
 
 void batches_get(struct request *r, const char *id)
 {
-    const char *params[] = {id};
-    api_call(r, SQL_BATCH_STATS, 1, params, NULL);
+    struct verr_list errs;
+    verr_list_init(&errs);
+    const char *include_deleted;
+    if (api_flag_or_reply(r, "include_deleted", &errs, &include_deleted) < 0)
+        goto out;
+    if (errs.n > 0) {
+        reply_invalid(r, "invalid query", &errs);
+        goto out;
+    }
+    const char *params[] = {id, include_deleted};
+    api_call(r, SQL_BATCH_STATS, 2, params, NULL);
+out:
+    verr_list_cleanup(&errs);
+}
+
+void batches_soft_delete(struct request *r, const char *id)
+{
+    const char *params[] = {id, "true", r->actor};
+    api_call(r, SQL_BATCH_SOFT_DELETE, 3, params, NULL);
+}
+
+void batches_restore(struct request *r, const char *id)
+{
+    const char *params[] = {id, "false", r->actor};
+    api_call(r, SQL_BATCH_SOFT_DELETE, 3, params, NULL);
 }
 
 void batches_stop(struct request *r, const char *id)
@@ -108,7 +134,9 @@ void batches_list(struct request *r, const char *unused)
         verr_add(&errs, "schedule_id", "must be a UUID");
     if (f.paused && strcmp(f.paused, "true") != 0 && strcmp(f.paused, "false") != 0)
         verr_add(&errs, "paused", "must be true or false");
-    if (api_page_or_reply(r, &errs, &page) < 0)
+    const char *include_deleted;
+    if (api_page_or_reply(r, &errs, &page) < 0 ||
+        api_flag_or_reply(r, "include_deleted", &errs, &include_deleted) < 0)
         goto out;
     if (errs.n > 0) {
         reply_invalid(r, "invalid query", &errs);
@@ -119,8 +147,8 @@ void batches_list(struct request *r, const char *unused)
             *c = (char)tolower((unsigned char)*c);
     const char *params[] = {f.requester,     f.kind,           status,  f.name,
                             f.created_after, f.created_before, f.group, f.schedule_id,
-                            f.paused,        page.limit,       page.offset};
-    api_call(r, SQL_BATCH_LIST, 11, params, NULL);
+                            f.paused,        page.limit,       page.offset, include_deleted};
+    api_call(r, SQL_BATCH_LIST, 12, params, NULL);
 out:
     batch_filters_cleanup(&f);
     verr_list_cleanup(&errs);

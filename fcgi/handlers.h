@@ -19,6 +19,8 @@ void tasks_resume(struct request *r, const char *id);
 void tasks_retry(struct request *r, const char *id);
 void tasks_history(struct request *r, const char *id);
 void tasks_blockers(struct request *r, const char *id);
+void tasks_soft_delete(struct request *r, const char *id);
+void tasks_restore(struct request *r, const char *id);
 void batches_list(struct request *r, const char *id);
 void batches_get(struct request *r, const char *id);
 void batches_dag(struct request *r, const char *id);
@@ -30,6 +32,8 @@ void groups_get(struct request *r, const char *id);
 void groups_cancel(struct request *r, const char *id);
 void groups_pause(struct request *r, const char *id);
 void groups_resume(struct request *r, const char *id);
+void batches_soft_delete(struct request *r, const char *id);
+void batches_restore(struct request *r, const char *id);
 void health_check(struct request *r, const char *id);
 void health_ready(struct request *r, const char *id);
 void metrics_get(struct request *r, const char *id);
@@ -46,5 +50,14 @@ void schedules_pause(struct request *r, const char *id);
 void schedules_resume(struct request *r, const char *id);
 void schedules_trigger(struct request *r, const char *id);
 void schedules_history(struct request *r, const char *id);
+/* A template's name (":key") as id. */
+void rules_put(struct request *r, const char *id);
+void rules_list(struct request *r, const char *id);
+void rules_get(struct request *r, const char *id);
+void rules_delete(struct request *r, const char *id);
+void action_templates_put(struct request *r, const char *id);
+void action_templates_list(struct request *r, const char *id);
+void action_templates_get(struct request *r, const char *id);
+void action_templates_delete(struct request *r, const char *id);
 
 #endif

@@ -122,7 +122,15 @@ int reply_invalid(struct request *r, const char *message, const struct verr_list
 
 int reply_db_error(struct request *r, const struct db_error *err)
 {
-    reply_error_object(r, err->http, NULL, err->message, NULL);
+    json_object *fields = NULL;
+    if (err->field[0]) { /* one problem with its field path */
+        json_object *f = json_object_new_object();
+        json_object_object_add(f, "field", json_object_new_string(err->field));
+        json_object_object_add(f, "message", json_object_new_string(err->message));
+        fields = json_object_new_array();
+        json_object_array_add(fields, f);
+    }
+    reply_error_object(r, err->http, NULL, err->message, fields);
     if (err->http >= 500)
         log_warn("answered %d: %s (SQLSTATE %s%s%s)", err->http, err->message,
                  err->sqlstate[0] ? err->sqlstate : "none", err->server_message[0] ? ": " : "",

@@ -21,8 +21,9 @@ typedef void (*handler_fn)(struct request *r, const char *id);
 
 /* A pattern may hold one parameter segment: ":id" stands for a UUID, ":n"
  * for a positive integer (a dead letter's delivery id), ":key" for a
- * schedule's id or name (any segment of at most KEY_MAX bytes), ":group" for
- * a group's name (URL-encoded: an encoded '/' stays inside the segment). subject names what
+ * schedule's id or name, or a template's name (any segment of at most KEY_MAX
+ * bytes), ":group" for a group's name (URL-encoded: an encoded '/' stays
+ * inside the segment). subject names what
  * the parameter identifies in the log lines of the request ("task=..."). */
 struct route {
     const char *method;
@@ -43,6 +44,8 @@ static const struct route routes[] = {
     {"POST", "/tasks/:id/retry", tasks_retry, "task"},
     {"GET", "/tasks/:id/history", tasks_history, "task"},
     {"GET", "/tasks/:id/blockers", tasks_blockers, "task"},
+    {"POST", "/tasks/:id/delete", tasks_soft_delete, "task"},
+    {"POST", "/tasks/:id/restore", tasks_restore, "task"},
     {"POST", "/task", tasks_create, NULL},
     {"GET", "/task", tasks_list, NULL},
     {"GET", "/task/:id", tasks_get, "task"},
@@ -62,6 +65,8 @@ static const struct route routes[] = {
     {"DELETE", "/groups/:group", groups_cancel, "group"},
     {"POST", "/groups/:group/pause", groups_pause, "group"},
     {"POST", "/groups/:group/resume", groups_resume, "group"},
+    {"POST", "/batches/:id/delete", batches_soft_delete, "batch"},
+    {"POST", "/batches/:id/restore", batches_restore, "batch"},
     {"GET", "/health", health_check, NULL},
     {"GET", "/ready", health_ready, NULL},
     {"GET", "/metrics", metrics_get, NULL},
@@ -77,6 +82,14 @@ static const struct route routes[] = {
     {"POST", "/schedules/:key/resume", schedules_resume, "schedule"},
     {"POST", "/schedules/:key/trigger", schedules_trigger, "schedule"},
     {"GET", "/schedules/:key/history", schedules_history, "schedule"},
+    {"GET", "/rules", rules_list, NULL},
+    {"PUT", "/rules/:key", rules_put, "rule"},
+    {"GET", "/rules/:key", rules_get, "rule"},
+    {"DELETE", "/rules/:key", rules_delete, "rule"},
+    {"GET", "/action-templates", action_templates_list, NULL},
+    {"PUT", "/action-templates/:key", action_templates_put, "action_template"},
+    {"GET", "/action-templates/:key", action_templates_get, "action_template"},
+    {"DELETE", "/action-templates/:key", action_templates_delete, "action_template"},
 };
 /* ID_LEN: the buffer of a path parameter; a schedule's name is at most 255
  * characters of up to 4 bytes. */

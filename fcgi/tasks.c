@@ -38,14 +38,24 @@ static const char SQL_HISTORY[] =
 static const char SQL_BLOCKERS[] = "SELECT code, body FROM tr_task_blockers($1::uuid)";
 /* Filters are NULL when not given; PostgreSQL folds those tests away in the
  * plan of each call, so every combination uses its index. */
+/* Live tasks and, with include_deleted=true ($10), soft-deleted ones: each
+ * from its own partial index (sql/migrations/0092), merged; the second part
+ * is folded away when $10 is false. */
+#define LIST_FILTERS                                                                              \
+    " WHERE ($1::task_status IS NULL OR status = $1::task_status) AND ($2::text IS NULL OR kind = $2)" \
+    " AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::uuid IS NULL OR batch_id = $4)"      \
+    " AND ($5::jsonb IS NULL OR metadata @> $5) AND ($6::integer IS NULL OR timeout = $6)"   \
+    " AND ($9::text IS NULL OR grp = $9)"
 static const char SQL_LIST[] =
     "SELECT coalesce(json_agg(tr_task_summary_json(t) ORDER BY t.created_at DESC, t.seq DESC),"
-    " '[]')::text FROM (SELECT * FROM tasks"
-    " WHERE ($1::task_status IS NULL OR status = $1::task_status) AND ($2::text IS NULL OR kind = $2)"
-    " AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::uuid IS NULL OR batch_id = $4)"
-    " AND ($5::jsonb IS NULL OR metadata @> $5) AND ($6::integer IS NULL OR timeout = $6)"
-    " AND ($9::text IS NULL OR grp = $9)"
+    " '[]')::text FROM (SELECT * FROM ("
+    "(SELECT * FROM tasks" LIST_FILTERS " AND deleted_at IS NULL"
+    " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint + $8::bigint)"
+    " UNION ALL (SELECT * FROM tasks" LIST_FILTERS " AND $10::boolean AND deleted_at IS NOT NULL"
+    " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint + $8::bigint)) u"
     " ORDER BY created_at DESC, seq DESC LIMIT $7::bigint OFFSET $8::bigint) t";
+static const char SQL_SOFT_DELETE[] =
+    "SELECT code, body FROM tr_soft_delete_task($1::uuid, $2::boolean, $3)";
 
 enum { IDEMPOTENCY_KEY_MAX = 255, METADATA_MAX = 65536, OUTPUT_MAX = 65536, REASON_MAX = 4096, PRIORITY_MAX = 1000,
        TIMEOUT_MAX = 86400 };
@@ -182,7 +192,9 @@ void tasks_list(struct request *r, const char *unused)
         verr_add(&errs, "batch_id", "must be a UUID");
     if (q.timeout && !is_decimal_in(q.timeout, 1, TIMEOUT_MAX))
         verr_add(&errs, "timeout", "must be an integer between 1 and %d", TIMEOUT_MAX);
-    if (api_page_or_reply(r, &errs, &page) < 0)
+    const char *include_deleted;
+    if (api_page_or_reply(r, &errs, &page) < 0 ||
+        api_flag_or_reply(r, "include_deleted", &errs, &include_deleted) < 0)
         goto out;
     if (q.metadata) {
         meta = json_tokener_parse(q.metadata);
@@ -196,9 +208,9 @@ void tasks_list(struct request *r, const char *unused)
         goto out;
     }
     const char *params[] = {status, q.kind, q.name, q.batch_id, meta ? json_plain(meta) : NULL,
-                            q.timeout, page.limit, page.offset, q.group};
+                            q.timeout, page.limit, page.offset, q.group, include_deleted};
     struct db_error err;
-    if (db_query_unprepared(r->db, SQL_LIST, 9, params, &res, &err) < 0) {
+    if (db_query_unprepared(r->db, SQL_LIST, 10, params, &res, &err) < 0) {
         reply_db_error(r, &err);
         goto out;
     }
@@ -404,6 +416,18 @@ void tasks_cancel(struct request *r, const char *id)
 {
     const char *params[] = {id, r->actor};
     api_call(r, SQL_CANCEL, 2, params, NULL);
+}
+
+void tasks_soft_delete(struct request *r, const char *id)
+{
+    const char *params[] = {id, "true", r->actor};
+    api_call(r, SQL_SOFT_DELETE, 3, params, NULL);
+}
+
+void tasks_restore(struct request *r, const char *id)
+{
+    const char *params[] = {id, "false", r->actor};
+    api_call(r, SQL_SOFT_DELETE, 3, params, NULL);
 }
 
 void tasks_pause(struct request *r, const char *id)

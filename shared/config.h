@@ -40,6 +40,11 @@ struct config {
     int breaker_cooldown_ms;     /* first cool-down of a held-back target */
     int breaker_cooldown_max_ms; /* longest cool-down */
     char *webhook_secret;   /* signs outgoing calls; empty: unsigned */
+    long purge_deleted_after_s; /* soft-deleted tasks purged this long after */
+    long retention_s;           /* ended batches purged this long after; 0: never */
+    int purge_chunk;            /* most tasks purged per transaction */
+    int purge_pause_ms;         /* between chunks while there is more */
+    int purge_interval_ms;      /* between looks when there was nothing */
     /* metrics */
     int metrics_max_kinds;  /* kind label values GET /metrics names (responder) */
     int metrics_max_groups; /* group label values GET /metrics names (responder) */

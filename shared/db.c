@@ -143,6 +143,7 @@ static const struct {
  * server's message (NULL when none). */
 static void db_map_error(const char *state, const char *server_message, struct db_error *err)
 {
+    err->field[0] = '\0';
     snprintf(err->sqlstate, sizeof err->sqlstate, "%s", state ? state : "");
     snprintf(err->server_message, sizeof err->server_message, "%s",
              server_message ? server_message : "");
@@ -259,6 +260,11 @@ static int db_run(struct db *db, const char *sql, int n, const char *const *para
             continue;
         }
         db_map_error(state, server_message, err);
+        /* Bad input the database found names its field path as the
+         * error's column (RAISE ... COLUMN, sql/functions/templates.sql). */
+        const char *field = PQresultErrorField(r, PG_DIAG_COLUMN_NAME);
+        if (err->http == 400 && field && state && strncmp(state, "TR", 2) == 0)
+            snprintf(err->field, sizeof err->field, "%s", field);
         PQclear(r);
         return -1;
     }

@@ -34,6 +34,7 @@ struct db_error {
     char sqlstate[6];
     char message[256];
     char server_message[256];
+    char field[256]; /* the field path of a project bad-input error, or "" */
 };
 
 /* Prepares db for dsn (copied); it connects on its first query, and again

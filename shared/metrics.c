@@ -107,6 +107,8 @@ static const struct metrics_family catalog[] = {
     {METRIC_SCHEDULE_DELAY, METRICS_HISTOGRAM, NULL,
      "Delay from a schedule's slot to the creation of its batch, in seconds.",
      BUCKETS(schedule)},
+    {"taskrunner_tasks_purged_total", METRICS_COUNTER, NULL,
+     "Tasks removed for good by the purge (soft-deleted, or past the retention).", NO_BUCKETS},
     {"taskrunner_tasks", METRICS_GAUGE, "status", "Tasks by current status.", NO_BUCKETS},
     {"taskrunner_tasks_preempted_total", METRICS_COUNTER, "kind",
      "Tasks preempted (sent back to Pending for a higher-priority task), by kind.",

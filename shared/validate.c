@@ -880,18 +880,27 @@ static void val_response(struct val_ctx *c, json_object *params, json_object *ou
     val_pop(c, mark);
 }
 
-static void val_params(struct val_ctx *c, json_object *action, json_object *out, bool is_start)
+/* An action's params. partial (an action that names a template): every key
+ * optional, none given a default; the template's keys fill the others when
+ * the call is made. is_start: an on_start action's (response rules may end
+ * the task). */
+static void val_params(struct val_ctx *c, json_object *action, json_object *out, bool is_start,
+                       bool partial)
 {
     size_t mark = val_push_key(c, "params");
     json_object *params = val_field(action, "params");
-    if (!params) {
+    if (!params && partial) {
+        json_object_object_add(out, "params", val_j(json_object_new_object()));
+    } else if (!params) {
         val_err(c, "is required");
     } else if (!json_object_is_type(params, json_type_object)) {
         val_err(c, "must be an object");
     } else {
         json_object *p = val_j(json_object_new_object());
-        val_url(c, params, p);
-        val_verb(c, params, p);
+        if (!partial || val_field(params, "url"))
+            val_url(c, params, p);
+        if (!partial || val_field(params, "verb"))
+            val_verb(c, params, p);
         json_object *body = val_field(params, "body");
         if (body) {
             size_t bmark = val_push_key(c, "body");
@@ -967,7 +976,16 @@ static void val_action_kind_trigger(struct val_ctx *c, json_object *action, cons
     }
 }
 
-/* Checks one action (at the current path) and returns its normalized form. */
+/* A template's name (a ref, or a name in a path): 1..255 characters. */
+static int val_template_name(struct val_ctx *c, json_object *v, const char **out)
+{
+    return val_text(c, v, VAL_NAME_MAX, out);
+}
+
+/* Checks one action (at the current path) and returns its normalized form.
+ * {"ref": name, "params": {...}} names an action template: it keeps the
+ * name ("ref"), the params given (partial) and where it stands ("at", for
+ * the error of an unknown name, which the database finds). */
 static json_object *val_action(struct val_ctx *c, json_object *action, const char *trigger,
                                const char *condition, const char *where)
 {
@@ -977,6 +995,13 @@ static json_object *val_action(struct val_ctx *c, json_object *action, const cha
         return NULL;
     }
     val_action_kind_trigger(c, action, trigger, where);
+    json_object *ref = val_field(action, "ref");
+    const char *ref_name = NULL;
+    if (ref) {
+        size_t mark = val_push_key(c, "ref");
+        (void)val_template_name(c, ref, &ref_name);
+        val_pop(c, mark);
+    }
     json_object *out = val_j(json_object_new_object());
     val_new_uuid(id);
     json_object_object_add(out, "id", val_j(json_object_new_string(id)));
@@ -985,8 +1010,12 @@ static json_object *val_action(struct val_ctx *c, json_object *action, const cha
     json_object_object_add(out, "condition",
                            condition ? val_j(json_object_new_string(condition)) : NULL);
     bool is_start = strcmp(trigger, webhook_trigger_name(TRIGGER_START)) == 0;
-    val_params(c, action, out, is_start);
+    val_params(c, action, out, is_start, ref != NULL);
     val_action_when(c, action, out, is_start);
+    if (ref_name) {
+        json_object_object_add(out, "ref", val_j(json_object_new_string(ref_name)));
+        json_object_object_add(out, "at", val_j(json_object_new_string(val_path(c))));
+    }
     return out;
 }
 
@@ -1146,6 +1175,21 @@ static json_object *val_rule(struct val_ctx *c, json_object *rule, const struct 
     if (!json_object_is_type(rule, json_type_object)) {
         val_err(c, "must be an object");
         return NULL;
+    }
+    json_object *ref = val_field(rule, "ref");
+    if (ref) {
+        /* a rule template, read at every check (sql/functions/templates.sql) */
+        const char *name = NULL;
+        size_t mark = val_push_key(c, "ref");
+        int rc = val_template_name(c, ref, &name);
+        val_pop(c, mark);
+        if (json_object_object_length(rule) != 1)
+            val_err(c, "a rule that names a template (\"ref\") takes no other key");
+        if (rc < 0)
+            return NULL;
+        json_object *out = val_j(json_object_new_object());
+        json_object_object_add(out, "ref", val_j(json_object_new_string(name)));
+        return out;
     }
     val_rule_type(c, rule);
     long long max = val_rule_max(c, rule);
@@ -1987,6 +2031,98 @@ out:
 }
 
 /* ------------------------------------------------------------------------ */
+/* Templates (PUT /rules/{name}, PUT /action-templates/{name})               */
+/* ------------------------------------------------------------------------ */
+
+/* A template's problems are named from its body down ("matcher.kind"), not
+ * as a member of something (".matcher.kind"). */
+static void val_strip_dots(struct verr_list *errs, size_t from)
+{
+    for (size_t i = from; i < errs->n; i++)
+        if (errs->items[i].field && errs->items[i].field[0] == '.')
+            memmove(errs->items[i].field, errs->items[i].field + 1,
+                    strlen(errs->items[i].field));
+}
+
+bool validate_template_name(const char *s)
+{
+    size_t n = strlen(s), cps = 0;
+    return n > 0 && !strchr(s, '/') && val_utf8_count(s, n, &cps) == 0 && cps <= VAL_NAME_MAX;
+}
+
+int validate_rule_template(json_object *body, json_object **out, struct verr_list *errs)
+{
+    struct val_ctx c = {.errs = errs};
+    size_t before = errs->n;
+    strbuf_init(&c.path);
+    /* No task: the fields cannot be checked against a metadata. */
+    struct val_task_info info = {.kind = NULL, .meta = NULL, .meta_checkable = false};
+    *out = NULL;
+    if (!body || !json_object_is_type(body, json_type_object)) {
+        val_err(&c, "must be a rule object");
+    } else if (val_field(body, "ref")) {
+        size_t mark = val_push_key(&c, "ref");
+        val_err(&c, "a template cannot name another template");
+        val_pop(&c, mark);
+    } else {
+        json_object *m = val_field(body, "matcher");
+        if (!m || (json_object_is_type(m, json_type_object) && !val_field(m, "kind"))) {
+            /* tasks of several kinds may name it: which kind it counts is said */
+            size_t mark = val_push_key(&c, "matcher");
+            size_t kmark = val_push_key(&c, "kind");
+            val_err(&c, "is required in a rule template");
+            val_pop(&c, kmark);
+            val_pop(&c, mark);
+        }
+        *out = val_rule(&c, body, &info);
+    }
+    strbuf_cleanup(&c.path);
+    val_strip_dots(errs, before);
+    if (errs->n > before) {
+        json_object_put(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int validate_action_template(json_object *body, json_object **out, struct verr_list *errs)
+{
+    struct val_ctx c = {.errs = errs};
+    size_t before = errs->n;
+    strbuf_init(&c.path);
+    *out = NULL;
+    if (!body || !json_object_is_type(body, json_type_object)) {
+        val_err(&c, "must be an action object");
+    } else if (val_field(body, "ref")) {
+        size_t mark = val_push_key(&c, "ref");
+        val_err(&c, "a template cannot name another template");
+        val_pop(&c, mark);
+    } else {
+        json_object *kind = val_field(body, "kind");
+        if (kind && (!json_object_is_type(kind, json_type_string) ||
+                     strcasecmp(json_object_get_string(kind), "Webhook") != 0)) {
+            size_t mark = val_push_key(&c, "kind");
+            val_err(&c, "must be \"Webhook\"");
+            val_pop(&c, mark);
+        }
+        *out = val_j(json_object_new_object());
+        json_object_object_add(*out, "kind", val_j(json_object_new_string("Webhook")));
+        /* A template may stand for an on_start action: what only on_start
+         * takes (store_output, "succeed") is allowed here. */
+        val_params(&c, body, *out, true, false);
+    }
+    strbuf_cleanup(&c.path);
+    val_strip_dots(errs, before);
+    if (errs->n > before) {
+        json_object_put(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Actions registered by an on_start answer                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -1996,7 +2132,15 @@ int validate_cancel_action(json_object *action, json_object **out, char *why, si
     struct val_ctx c = {.errs = &errs};
     verr_list_init(&errs);
     strbuf_init(&c.path);
-    *out = val_action(&c, action, webhook_trigger_name(TRIGGER_CANCEL), NULL, "on_cancel");
+    if (json_object_is_type(action, json_type_object) && val_field(action, "ref")) {
+        /* its row is written as given: it must be complete */
+        size_t mark = val_push_key(&c, "ref");
+        val_err(&c, "an action registered by an on_start answer cannot name a template");
+        val_pop(&c, mark);
+        *out = NULL;
+    } else {
+        *out = val_action(&c, action, webhook_trigger_name(TRIGGER_CANCEL), NULL, "on_cancel");
+    }
     int rc = errs.n == 0 && *out ? 0 : -1;
     if (rc < 0 && why_size > 0) {
         if (errs.n == 0)

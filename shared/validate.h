@@ -55,6 +55,21 @@ int validate_cancel_action(json_object *action, json_object **out, char *why,
                            size_t why_size) WARN_UNUSED;
 
 /*
+ * Rule and action templates (API.md Part 2, "Rule and action templates").
+ * validate_template_name: 1..255 characters of UTF-8 without "/" (it names
+ * the template in paths). validate_rule_template: a rule object as in a
+ * task's rules, with matcher.kind required (no task to take it from);
+ * *out its normalized form. validate_action_template: an action's kind
+ * ("Webhook") and complete params; *out {"kind", "params"}. Both return 0,
+ * or -1 with every problem in errs (*out NULL).
+ */
+bool validate_template_name(const char *s);
+int validate_rule_template(json_object *body, json_object **out,
+                           struct verr_list *errs) WARN_UNUSED;
+int validate_action_template(json_object *body, json_object **out,
+                             struct verr_list *errs) WARN_UNUSED;
+
+/*
  * Checks free-form JSON (metadata, a webhook body) can be stored as sent:
  * strings valid UTF-8 without NUL, integers within 64 bits, finite numbers.
  * Problems are added to errs under path; returns -1 when there were any.

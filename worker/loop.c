@@ -68,6 +68,7 @@ struct worker {
     bool stopping;
     bool handing_back;       /* shutdown: failed calls go back to the queue at once */
     long long next_expire_ms, next_recover_ms, next_poll_ms, next_flush_ms, next_sync_ms;
+    long long next_purge_ms; /* the purge's next chunk, or its next look */
     long long due_read_ms;   /* when the next due time was last read */
     struct metrics *metrics; /* this worker's counts not yet in the totals */
     struct queries_outcomes outcomes; /* finished calls not yet recorded */
@@ -423,6 +424,19 @@ static void run_timers(struct worker *w, long long now)
             w->work_hint = true;
         }
     }
+    if (now >= w->next_purge_ms) {
+        /* Soft-deleted tasks and expired batches (sql/functions/purge.sql):
+         * a chunk per turn, paced, so that the API keeps its latency. */
+        int tasks, batches;
+        w->next_purge_ms = now + w->cfg->purge_interval_ms;
+        if (queries_purge(&w->db, w->cfg->purge_deleted_after_s, w->cfg->retention_s,
+                          w->cfg->purge_chunk, &tasks, &batches) == 0 &&
+            (tasks > 0 || batches > 0)) {
+            log_info("purged %d tasks and %d batches", tasks, batches);
+            if (tasks >= w->cfg->purge_chunk)
+                w->next_purge_ms = now + w->cfg->purge_pause_ms;
+        }
+    }
     long long regular_poll_ms = w->next_poll_ms;
     if (w->due_stale && now >= w->due_read_ms + DUE_RECHECK_MS)
         w->next_poll_ms = now;
@@ -534,7 +548,7 @@ static void loop_once(struct worker *w, int signal_fd, long long stop_deadline)
     long long wake = w->stopping ? stop_deadline
                                  : min_ll(min_ll(min_ll(w->next_expire_ms, w->next_recover_ms),
                                                  min_ll(w->next_poll_ms, w->next_flush_ms)),
-                                          w->next_sync_ms);
+                                          min_ll(w->next_sync_ms, w->next_purge_ms));
     /* Database down: the timers (all database work) wait for it, and it is
      * tried again after a pause, not in a busy loop. */
     if (!db_up)

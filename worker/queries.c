@@ -33,6 +33,8 @@ static const char SQL_TAKE[] =
     "SELECT * FROM tr_take_deliveries($1::integer, $2::integer, $3::integer)";
 static const char SQL_OUTCOMES[] = "SELECT tr_record_outcomes($1::jsonb)";
 static const char SQL_EXPIRE[] = "SELECT tr_expire_tasks($1::integer)";
+static const char SQL_PURGE[] =
+    "SELECT tasks_purged, batches_purged FROM tr_purge($1::bigint, $2::bigint, $3::integer)";
 static const char SQL_RECOVER[] = "SELECT tr_recover_deliveries()";
 static const char SQL_NEXT_DUE[] = "SELECT tr_next_due_ms($1::integer)";
 static const char SQL_DUE_SCHEDULES[] =
@@ -200,6 +202,24 @@ int queries_expire(struct db *db, int limit, int *n)
     snprintf(l, sizeof l, "%d", limit);
     const char *params[] = {l};
     return queries_int_query(db, "expire", SQL_EXPIRE, 1, params, n);
+}
+
+int queries_purge(struct db *db, long deleted_after_s, long retention_s, int chunk, int *tasks,
+                  int *batches)
+{
+    char d[24], r[24], c[16];
+    snprintf(d, sizeof d, "%ld", deleted_after_s);
+    snprintf(r, sizeof r, "%ld", retention_s);
+    snprintf(c, sizeof c, "%d", chunk);
+    const char *params[] = {d, retention_s > 0 ? r : NULL, c};
+    PGresult *res;
+    *tasks = *batches = 0;
+    if (queries_query(db, "purge", SQL_PURGE, 3, params, &res) < 0)
+        return -1;
+    *tasks = atoi(PQgetvalue(res, 0, 0));
+    *batches = atoi(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return 0;
 }
 
 int queries_recover(struct db *db, int *n)

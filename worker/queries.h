@@ -84,6 +84,10 @@ int queries_held_targets(struct db *db, PGresult **res) WARN_UNUSED;
 
 /* Fails Running tasks whose heartbeat timed out; *n how many. */
 int queries_expire(struct db *db, int limit, int *n) WARN_UNUSED;
+/* One chunk of the purge (tr_purge; retention_s 0: off): *tasks and
+ * *batches removed (0 when another worker is purging). */
+int queries_purge(struct db *db, long deleted_after_s, long retention_s, int chunk, int *tasks,
+                  int *batches) WARN_UNUSED;
 /* Re-queues deliveries of dead workers and expired leases; *n how many. */
 int queries_recover(struct db *db, int *n) WARN_UNUSED;
 /* Schedules due now (tr_due_schedules): *res holds id, slot, template. */

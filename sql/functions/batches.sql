@@ -2,9 +2,11 @@
 -- counts, stopping it, the list of batches and a batch's DAG.
 
 -- GET /batches/{id}. A batch made by a schedule also shows schedule_id and
--- scheduled_for (the slot; issue 12). The counts come from task_counts
--- (counts.sql), not from the batch's tasks.
-CREATE OR REPLACE FUNCTION tr_batch_stats(p_batch uuid, OUT code integer, OUT body text)
+-- scheduled_for (the slot; issue 12). The counts of its live tasks come from
+-- task_counts (counts.sql), not from the batch's tasks; with
+-- p_include_deleted, its soft-deleted tasks are counted too, from the tasks.
+CREATE OR REPLACE FUNCTION tr_batch_stats(p_batch uuid, p_include_deleted boolean DEFAULT false,
+                                          OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     SELECT 200, json_build_object(
@@ -12,7 +14,9 @@ BEGIN
                'total', s.total, 'success', s.success, 'failures', s.failures,
                'paused', b.paused, 'by_status', s.by_status,
                -- issue 12: schedules
-               'schedule_id', b.schedule_id, 'scheduled_for', tr_ts(b.scheduled_for)
+               'schedule_id', b.schedule_id, 'scheduled_for', tr_ts(b.scheduled_for),
+               -- issue 15: soft delete
+               'deleted_at', tr_ts(b.deleted_at)
            )::text
     INTO code, body
     FROM batches b
@@ -21,7 +25,12 @@ BEGIN
                coalesce(sum(c.failures), 0) AS failures,
                coalesce(json_object_agg(c.status, c.n ORDER BY c.status)
                         FILTER (WHERE c.n <> 0), '{}') AS by_status
-        FROM tr_counts('b', b.id::text) c) s
+        FROM (SELECT x.status, x.n, x.success, x.failures
+              FROM tr_counts('b', b.id::text) x WHERE NOT p_include_deleted
+              UNION ALL
+              SELECT t.status::text, count(*), sum(t.success), sum(t.failures)
+              FROM tasks t WHERE p_include_deleted AND t.batch_id = b.id
+              GROUP BY t.status) c) s
     WHERE b.id = p_batch;
     IF NOT FOUND THEN
         PERFORM tr_raise_not_found('batch');
@@ -60,12 +69,15 @@ $$;
 -- page's batches, not their tasks. first_created_at is the batch's creation
 -- (its tasks are created in the same transaction), latest_updated_at the
 -- last change counted (a status change or a progress count of one of its
--- tasks), kinds those of its tasks (batches.kinds).
+-- tasks), kinds those of its tasks (batches.kinds). Soft-deleted batches,
+-- and the soft-deleted tasks in the counts and the task filters, are left out
+-- unless p_include_deleted (whose counts are then read from the page's tasks).
 CREATE OR REPLACE FUNCTION tr_list_batches(p_requester text, p_kind text, p_status task_status,
                                            p_name text, p_after timestamptz,
                                            p_before timestamptz, p_group text,
                                            p_schedule_id uuid, p_paused boolean,
                                            p_limit bigint, p_offset bigint,
+                                           p_include_deleted boolean DEFAULT false,
                                            OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -75,7 +87,9 @@ BEGIN
     IF num_nulls(p_requester, p_kind, p_status, p_name, p_after, p_before, p_group,
                  p_schedule_id, p_paused) = 9 THEN
         -- No filter (the common first page): a plan kept for the session.
-        v_ids := ARRAY(SELECT x.id FROM batches x ORDER BY x.created_at DESC, x.id DESC
+        v_ids := ARRAY(SELECT x.id FROM batches x
+                       WHERE p_include_deleted OR x.deleted_at IS NULL
+                       ORDER BY x.created_at DESC, x.id DESC
                        LIMIT p_limit OFFSET p_offset);
     ELSE
         -- Planned for these values at each call, so the tests of the filters
@@ -88,10 +102,12 @@ BEGIN
                   AND ($6::timestamptz IS NULL OR x.created_at <= $6)
                   AND ($8::uuid IS NULL OR x.schedule_id = $8)
                   AND ($9::boolean IS NULL OR x.paused = $9)
+                  AND ($12 OR x.deleted_at IS NULL)
                   AND (($2::text IS NULL AND $3::task_status IS NULL AND $4::text IS NULL
                         AND $7::text IS NULL)
                        OR EXISTS (SELECT 1 FROM tasks t
                                   WHERE t.batch_id = x.id
+                                    AND ($12 OR t.deleted_at IS NULL)
                                     AND ($2::text IS NULL OR t.kind = $2)
                                     AND ($3::task_status IS NULL OR t.status = $3)
                                     AND ($4::text IS NULL OR strpos(t.name, $4) > 0)
@@ -100,7 +116,7 @@ BEGIN
                 LIMIT $10 OFFSET $11)
         $q$ INTO v_ids
         USING p_requester, p_kind, p_status, p_name, p_after, p_before, p_group,
-              p_schedule_id, p_paused, p_limit, p_offset;
+              p_schedule_id, p_paused, p_limit, p_offset, p_include_deleted;
     END IF;
     WITH keys AS (
         SELECT ARRAY(SELECT i::text FROM unnest(v_ids) AS i) AS k
@@ -117,10 +133,15 @@ BEGIN
                sum(u.n) FILTER (WHERE u.status = 'Canceled') AS canceled,
                sum(u.n) FILTER (WHERE u.status = 'Skipped') AS skipped
         FROM (SELECT c.key, c.status, c.n, c.last_at AS at FROM task_counts c, keys
-              WHERE c.scope = 'b' AND c.key = ANY (keys.k)
+              WHERE NOT p_include_deleted AND c.scope = 'b' AND c.key = ANY (keys.k)
               UNION ALL
               SELECT d.key, d.status, d.n, d.at FROM task_count_deltas d, keys
-              WHERE d.scope = 'b' AND d.key = ANY (keys.k)) u
+              WHERE NOT p_include_deleted AND d.scope = 'b' AND d.key = ANY (keys.k)
+              UNION ALL
+              -- With the soft-deleted tasks (task_counts counts the live ones):
+              -- from the page's tasks.
+              SELECT t.batch_id::text, t.status::text, 1, t.last_updated FROM tasks t
+              WHERE p_include_deleted AND t.batch_id = ANY (v_ids)) u
         GROUP BY u.key
     )
     SELECT coalesce(json_agg(json_build_object(
@@ -166,5 +187,49 @@ BEGIN
                                   ORDER BY c.seq, l.parent_id), '[]')
                   FROM tasks c JOIN task_links l ON l.child_id = c.id
                   WHERE c.batch_id = p_batch))::text;
+END
+$$;
+
+-- POST /batches/{id}/delete (p_delete) and /restore: every task of the
+-- batch, which must all have ended (409 otherwise), is soft-deleted, or
+-- restored, each with its history event; the batch leaves GET /batches or
+-- comes back. Answers the batch's counts (with its deleted tasks).
+CREATE OR REPLACE FUNCTION tr_soft_delete_batch(p_batch uuid, p_delete boolean, p_actor text,
+                                                OUT code integer, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_open    integer;
+    v_changed uuid[];
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    PERFORM 1 FROM batches WHERE id = p_batch FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM tr_raise_not_found('batch');
+    END IF;
+    IF p_delete THEN
+        -- Locked so that none starts again (a retry) while it is being deleted.
+        PERFORM 1 FROM tasks WHERE batch_id = p_batch ORDER BY id FOR UPDATE;
+        SELECT count(*) INTO v_open FROM tasks
+        WHERE batch_id = p_batch AND NOT tr_is_terminal(status);
+        IF v_open > 0 THEN
+            PERFORM tr_raise_wrong_state(format(
+                'the batch has %s task(s) that have not ended; only a batch whose tasks all '
+                'ended can be deleted (DELETE /batches/%s stops it)', v_open, p_batch));
+        END IF;
+    END IF;
+    WITH changed AS (
+        UPDATE tasks t SET deleted_at = CASE WHEN p_delete THEN now() END
+        WHERE t.batch_id = p_batch AND (t.deleted_at IS NULL) = p_delete
+        RETURNING t.id, t.status
+    ), events AS (
+        INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
+        SELECT c.id, CASE WHEN p_delete THEN 'deleted' ELSE 'restored' END, tr_actor(),
+               c.status, c.status, jsonb_build_object('batch_id', p_batch)
+        FROM changed c
+    )
+    SELECT coalesce(array_agg(c.id), '{}') INTO v_changed FROM changed c;
+    PERFORM tr_counts_shift(v_changed, CASE WHEN p_delete THEN -1 ELSE 1 END);
+    UPDATE batches SET deleted_at = CASE WHEN p_delete THEN now() END WHERE id = p_batch;
+    SELECT s.code, s.body INTO code, body FROM tr_batch_stats(p_batch, true) s;
 END
 $$;

@@ -267,17 +267,20 @@ BEGIN
         SELECT x.id, s.id, 'Start', x.attempt, 'inflight', 1,
                now() + tr_call_lease(p_lease_ms, s.params), p_owner
         FROM tasks x
-        CROSS JOIN LATERAL (SELECT a.id, a.params FROM actions a
+        CROSS JOIN LATERAL (SELECT a.id, tr_action_params(a) AS params FROM actions a
                             WHERE a.task_id = x.id AND a.trigger = 'Start'
                             ORDER BY a.position LIMIT 1) s
         WHERE x.id = ANY (v_claimed)
         ORDER BY x.priority DESC, x.seq
         RETURNING *
     )
-    SELECT ins.id, ins.task_id, tk.batch_id, ins.trigger::text, ins.outcome::text, a.params,
-           ins.attempts, ins.attempt, tr_idem_key(ins.task_id, ins.trigger, ins.outcome, ins.action_id),
-           a.source, tr_call_context(ins.task_id, a.params)
+    SELECT ins.id, ins.task_id, tk.batch_id, ins.trigger::text, ins.outcome::text,
+           p.params, ins.attempts, ins.attempt,
+           tr_idem_key(ins.task_id, ins.trigger, ins.outcome, ins.action_id),
+           a.source, tr_call_context(ins.task_id, p.params)
     FROM ins JOIN tasks tk ON tk.id = ins.task_id JOIN actions a ON a.id = ins.action_id
+    -- a template's params as they are now, the placeholders' context for them
+    CROSS JOIN LATERAL (SELECT tr_action_params(a) AS params) p
     ORDER BY ins.id;
 END
 $$;

@@ -22,6 +22,27 @@ BEGIN
 END
 $$;
 
+-- Takes tasks p_ids out of the counts (p_sign -1: soft-deleted, or purged
+-- while live) or puts them back (+1: restored): the counts are those of live
+-- tasks (API.md: deleted tasks leave counts and group/batch stats).
+CREATE OR REPLACE FUNCTION tr_counts_shift(p_ids uuid[], p_sign integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(p_ids) > 0 THEN
+        INSERT INTO task_count_deltas (scope, key, status, n, success, failures)
+        SELECT 'b', t.batch_id::text, t.status::text, p_sign * count(*),
+               p_sign * sum(t.success), p_sign * sum(t.failures)
+        FROM tasks t WHERE t.id = ANY (p_ids)
+        GROUP BY t.batch_id, t.status
+        UNION ALL
+        SELECT 'g', t.grp, t.status::text, p_sign * count(*),
+               p_sign * sum(t.success), p_sign * sum(t.failures)
+        FROM tasks t WHERE t.id = ANY (p_ids) AND t.grp IS NOT NULL
+        GROUP BY t.grp, t.status;
+    END IF;
+END
+$$;
+
 -- The counts of one batch (p_scope 'b', p_key its id) or group ('g', its
 -- name), one row per status that ever had a task (n may be 0).
 CREATE OR REPLACE FUNCTION tr_counts(p_scope "char", p_key text)

@@ -34,7 +34,7 @@ BEGIN
     ), taken AS (
         UPDATE deliveries d
         SET state = 'inflight', attempts = d.attempts + 1, owner = p_owner,
-            lease_until = now() + tr_call_lease(p_lease_ms, x.params)
+            lease_until = now() + tr_call_lease(p_lease_ms, tr_action_params(x))
         FROM due JOIN actions x ON x.id = due.action_id
         WHERE d.id = due.id
         RETURNING d.*
@@ -42,13 +42,15 @@ BEGIN
     -- A cancel call of a preemption reports Preempted, and its key names the
     -- attempt preempted: each preemption's call is another call.
     SELECT k.id, k.task_id, t.batch_id, k.trigger::text,
-           CASE WHEN k.preempted THEN 'Preempted' ELSE k.outcome::text END, a.params, k.attempts,
+           CASE WHEN k.preempted THEN 'Preempted' ELSE k.outcome::text END, p.params, k.attempts,
            k.attempt,
            CASE WHEN k.preempted
                 THEN k.task_id || ':cancel:preempted:' || k.attempt || ':' || k.action_id
                 ELSE tr_idem_key(k.task_id, k.trigger, k.outcome, k.action_id) END,
-           a.source, tr_call_context(k.task_id, a.params)
+           a.source, tr_call_context(k.task_id, p.params)
     FROM taken k JOIN tasks t ON t.id = k.task_id JOIN actions a ON a.id = k.action_id
+    -- a template's params as they are now, the placeholders' context for them
+    CROSS JOIN LATERAL (SELECT tr_action_params(a) AS params) p
     ORDER BY k.id;
 END
 $$;
@@ -96,7 +98,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
     SELECT d.task_id, 'webhook', tr_actor(), t.status, t.status,
-           tr_webhook_detail(d.id, d.trigger, d.attempts, a.params ->> 'url', p_outcome,
+           tr_webhook_detail(d.id, d.trigger, d.attempts, tr_action_params(a) ->> 'url', p_outcome,
                              p_http_status, p_error, p_duration_ms)
     FROM tasks t, actions a WHERE t.id = d.task_id AND a.id = d.action_id;
 END
@@ -123,7 +125,7 @@ BEGIN
         INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
         SELECT done.task_id, 'webhook', tr_actor(), t.status, t.status,
                tr_webhook_detail(done.id, done.trigger, done.attempts,
-                                 a.params ->> 'url', 'success', u.http, NULL, u.ms)
+                                 tr_action_params(a) ->> 'url', 'success', u.http, NULL, u.ms)
         FROM done
         JOIN unnest(p_ids, p_http, p_ms) AS u (id, http, ms) ON u.id = done.id
         JOIN tasks t ON t.id = done.task_id

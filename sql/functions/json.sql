@@ -31,7 +31,7 @@ LANGUAGE sql STABLE AS $$
         'next_retry_at', CASE WHEN t.status = 'Pending' THEN tr_ts(t.retry_at) END,
         'scheduled_at', tr_ts(t.scheduled_at),
         'trigger_rule', t.trigger_rule, 'output', t.output, 'group', t.grp,
-        'preemptible', t.preemptible)
+        'preemptible', t.preemptible, 'deleted_at', tr_ts(t.deleted_at))
 $$;
 
 -- A webhook URL with the credentials of its authority ("user:pw@" of
@@ -76,14 +76,28 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- STABLE: json_build_object is; declared IMMUTABLE it would never be inlined.
+-- An action that names a template shows the params its call would be made
+-- with now (tr_action_params) and the template's name as "ref".
 CREATE OR REPLACE FUNCTION tr_action_json(a actions) RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN a.fire_when IS NULL
+    SELECT CASE WHEN a.template IS NULL AND a.fire_when IS NULL
                 THEN json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
-                                       'condition', a.condition, 'params', tr_mask_url_in(a.params))
+                                       'condition', a.condition,
+                                       'params', tr_mask_url_in(tr_action_own_params(a)))
+                WHEN a.template IS NULL
+                THEN json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
+                                       'condition', a.condition,
+                                       'params', tr_mask_url_in(tr_action_own_params(a)),
+                                       'when', a.fire_when)
+                WHEN a.fire_when IS NULL
+                THEN json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
+                                       'condition', a.condition,
+                                       'params', tr_mask_url_in(tr_action_params(a)),
+                                       'ref', a.template)
                 ELSE json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
-                                       'condition', a.condition, 'params', tr_mask_url_in(a.params),
-                                       'when', a.fire_when) END
+                                       'condition', a.condition,
+                                       'params', tr_mask_url_in(tr_action_params(a)),
+                                       'when', a.fire_when, 'ref', a.template) END
 $$;
 
 -- One task. Each parent is looked up by its primary key (a join of links to
@@ -152,7 +166,8 @@ CREATE OR REPLACE FUNCTION tr_dead_letter_json(d deliveries) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', d.id, 'task_id', d.task_id, 'trigger', d.trigger,
-        'url', (SELECT tr_mask_url(a.params ->> 'url') FROM actions a WHERE a.id = d.action_id),
+        'url', (SELECT tr_mask_url(tr_action_params(a) ->> 'url') FROM actions a
+                WHERE a.id = d.action_id),
         'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', tr_ts(d.finished_at))
 $$;
 

@@ -150,6 +150,10 @@ DECLARE
 BEGIN
     PERFORM tr_set_actor(p_actor);
     v_status := tr_lock_task(p_id, '{Failure,Canceled}', 'can be re-run');
+    IF (SELECT deleted_at IS NOT NULL FROM tasks WHERE id = p_id) THEN
+        PERFORM tr_raise_wrong_state('task is deleted; restore it first (POST /tasks/'
+                                     || p_id || '/restore)');
+    END IF;
     SELECT l.parent_id INTO v_blocker
     FROM task_links l JOIN tasks p ON p.id = l.parent_id
     WHERE l.child_id = p_id AND l.requires_success AND p.status IN ('Failure', 'Canceled')

@@ -49,7 +49,8 @@ DECLARE
     v_kind text;
     v_st   text;
 BEGIN
-    FOR rule IN SELECT jsonb_array_elements(t.rules) LOOP
+    -- References to rule templates are read now (templates.sql): live.
+    FOR rule IN SELECT jsonb_array_elements(tr_rules_resolved(t.rules)) LOOP
         v_kind := rule -> 'matcher' ->> 'kind';
         v_st := rule -> 'matcher' ->> 'status';
         key := tr_matcher_key(t.metadata, rule -> 'matcher' -> 'fields');
@@ -102,20 +103,21 @@ LANGUAGE sql IMMUTABLE AS $$
            END
 $$;
 
--- What a rule check depends on: the rules and the values of their fields.
--- Lanes with the same signature get the same verdict.
+-- What a rule check depends on: the rules (a template by its name) and the
+-- values of their fields (a template's fields as it has them now). Lanes
+-- with the same signature get the same verdict. STABLE: it reads templates.
 CREATE OR REPLACE FUNCTION tr_rules_sig(p_rules jsonb, p_metadata jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT p_rules::text || '|'
            || (SELECT coalesce(jsonb_object_agg(f, p_metadata -> f), '{}')
-               FROM jsonb_array_elements(p_rules) r,
+               FROM jsonb_array_elements(tr_rules_resolved(p_rules)) r,
                     jsonb_array_elements_text(coalesce(r -> 'matcher' -> 'fields', '[]')) f)::text
 $$;
 
 -- A task's lane (migration 0030 computes the same for tasks of before it).
 CREATE OR REPLACE FUNCTION tr_lane_key(p_priority integer, p_rules jsonb, p_metadata jsonb,
                                        p_fair_by jsonb) RETURNS uuid
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN p_rules <> '[]' OR p_fair_by IS NOT NULL
                 THEN md5(p_priority::text || '|' || tr_rules_sig(p_rules, p_metadata) || '|'
                          || coalesce(tr_fair_key(p_metadata, p_fair_by), ''))::uuid

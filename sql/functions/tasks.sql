@@ -63,9 +63,14 @@ DECLARE
     v_digest   text;
     v_lock     bigint;
     v_held     text[] := '{}';  -- groups of the batch on hold
+    v_keys     bytea[];
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
+    -- Templates named by the tasks: each must exist (400 with its path).
+    IF p_tasks @? '$[*].rules[*].ref' OR p_tasks @? '$[*].actions[*].ref' THEN
+        PERFORM tr_check_refs(p_tasks);
+    END IF;
     IF p_idem_key IS NOT NULL THEN
         -- The request that uses the key holds this lock until it commits.
         IF NOT pg_try_advisory_xact_lock(hashtextextended(
@@ -165,12 +170,42 @@ BEGIN
                                    WHERE x.batch_id = p_batch AND x.lane IS NOT NULL));
     END IF;
 
-    INSERT INTO actions (id, task_id, kind, trigger, condition, params, position, fire_when)
+    -- Identical params are stored once (action_params, 0091): a batch of a
+    -- thousand tasks calling one webhook writes its params once.
+    -- Each is held (FOR KEY SHARE) until commit, so that the purge cannot
+    -- remove one this batch is about to use (tr_purge); one it removed
+    -- just before is written again.
+    v_keys := ARRAY(SELECT DISTINCT tr_params_key(a -> 'params')
+                    FROM jsonb_array_elements(p_tasks) AS e,
+                         jsonb_array_elements(e -> 'actions') AS a
+                    WHERE NOT v_skip ? (e ->> 'id') ORDER BY 1);
+    FOR i IN 1..10 LOOP
+        INSERT INTO action_params (id, params)
+        SELECT DISTINCT ON (tr_params_key(a -> 'params')) tr_params_key(a -> 'params'),
+               a -> 'params'
+        FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'actions') AS a
+        WHERE NOT v_skip ? (e ->> 'id')
+        ORDER BY tr_params_key(a -> 'params')
+        ON CONFLICT DO NOTHING;
+        EXIT WHEN (SELECT count(*) FROM (SELECT 1 FROM action_params WHERE id = ANY (v_keys)
+                                         ORDER BY id FOR KEY SHARE) k) = cardinality(v_keys);
+        IF i = 10 THEN
+            RAISE EXCEPTION 'the params of the actions could not be stored';
+        END IF;
+    END LOOP;
+    INSERT INTO actions (id, task_id, kind, trigger, condition, params_id, position, template,
+                         fire_when)
     SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
-           a ->> 'condition', a -> 'params', m, a -> 'when'
+           a ->> 'condition', tr_params_key(a -> 'params'), m, a ->> 'ref', a -> 'when'
     FROM jsonb_array_elements(p_tasks) AS e,
          jsonb_array_elements(e -> 'actions') WITH ORDINALITY AS y (a, m)
     WHERE NOT v_skip ? (e ->> 'id');
+    IF p_tasks @? '$[*].rules[*].ref' THEN
+        INSERT INTO task_rule_refs (name, task_id)
+        SELECT DISTINCT rr ->> 'ref', (e ->> 'id')::uuid
+        FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'rules') AS rr
+        WHERE rr ? 'ref' AND NOT v_skip ? (e ->> 'id');
+    END IF;
 
     -- A dependency on a deduped task links to the task that caused the skip.
     IF p_tasks @? '$[*].deps[0]' THEN
@@ -442,6 +477,32 @@ BEGIN
     PERFORM tr_set_actor(p_actor);
     PERFORM tr_lock_task(p_id, '{Waiting,Pending}', 'can be paused');
     PERFORM tr_move_tasks(ARRAY[p_id], 'Paused');
+    SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
+END
+$$;
+
+-- POST /tasks/{id}/delete (p_delete) and /restore: soft delete of an ended
+-- task (409 for one that has not ended), with its history event; doing it
+-- again changes nothing. Answers the task.
+CREATE OR REPLACE FUNCTION tr_soft_delete_task(p_id uuid, p_delete boolean, p_actor text,
+                                               OUT code integer, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status task_status;
+BEGIN
+    PERFORM tr_set_actor(p_actor);
+    IF p_delete THEN
+        v_status := tr_lock_task(p_id, '{Success,Failure,Canceled,Skipped}', 'can be deleted');
+    ELSE
+        v_status := tr_lock_task(p_id);
+    END IF;
+    UPDATE tasks SET deleted_at = CASE WHEN p_delete THEN now() END
+    WHERE id = p_id AND (deleted_at IS NULL) = p_delete;
+    IF FOUND THEN
+        PERFORM tr_task_event(p_id, CASE WHEN p_delete THEN 'deleted' ELSE 'restored' END,
+                              v_status, v_status, '{}');
+        PERFORM tr_counts_shift(ARRAY[p_id], CASE WHEN p_delete THEN -1 ELSE 1 END);
+    END IF;
     SELECT 200, tr_task_json(t)::text INTO code, body FROM tasks t WHERE t.id = p_id;
 END
 $$;

@@ -46,11 +46,12 @@ def counts(kind, key):
     like = q(f"%{kind}%")
     return {
         "tasks": sql_count(f"SELECT count(*) FROM tasks WHERE kind = {q(kind)} OR name = 'boom'"),
-        "actions": sql_count(f"SELECT count(*) FROM actions WHERE params->>'url' LIKE {like}"),
+        "actions": sql_count("SELECT count(*) FROM actions a "
+                             f"WHERE tr_action_own_params(a)->>'url' LIKE {like}"),
         "links": sql_count("SELECT count(*) FROM task_links l JOIN tasks t ON t.id = l.child_id "
                            f"WHERE t.kind = {q(kind)}"),
         "deliveries": sql_count("SELECT count(*) FROM deliveries d JOIN actions a "
-                                f"ON a.id = d.action_id WHERE a.params->>'url' LIKE {like}"),
+                                f"ON a.id = d.action_id WHERE tr_action_own_params(a)->>'url' LIKE {like}"),
         "idempotency keys": sql_count(f"SELECT count(*) FROM idempotency_keys WHERE key = {q(key)}"),
         "batches": sql_count("SELECT count(*) FROM batches"),
     }

@@ -207,8 +207,11 @@ def part_stored_hostile_row(rx):
         body, _ = create([held("attacker", kind, on_start=webhook(
             raw.url("/attacker"), body={"pad": "x"}, headers={"X-Ok": "kept"}))])
         aid = body[0]["id"]
-        rows = sql(f"UPDATE actions SET params = jsonb_set(params, '{{headers}}', "
-                   f"{q(json.dumps(hostile))}::jsonb) WHERE task_id = {q(aid)} "
+        # Written into the row itself, as a row written by hand (its shared
+        # params, action_params, are another task's too).
+        rows = sql(f"UPDATE actions a SET params = jsonb_set(tr_action_own_params(a), "
+                   f"'{{headers}}', {q(json.dumps(hostile))}::jsonb), params_id = NULL "
+                   f"WHERE task_id = {q(aid)} "
                    f"AND trigger = 'Start' RETURNING id")
         check(len(rows) == 1, f"the attacker's on_start row should be updated once: {rows}")
         finish(holder)

@@ -49,7 +49,7 @@ TASK_FIELDS = {"id", "local_id", "name", "kind", "status", "priority", "timeout"
                "last_updated", "success", "failures", "expected_count", "failure_reason",
                "batch_id", "requester", "max_retries", "retry_count", "retry_backoff",
                "next_retry_at", "fair_by", "scheduled_at", "trigger_rule", "output", "group",
-               "preemptible"}
+               "preemptible", "deleted_at"}
 # Fields of a list summary (API.md, "List").
 SUMMARY_FIELDS = {"id", "name", "kind", "status", "priority", "created_at", "started_at",
                   "ended_at", "success", "failures", "expected_count", "batch_id", "group"}

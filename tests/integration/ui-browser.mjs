@@ -313,6 +313,54 @@ async function batchPages() {
   await waitFor(async () => Object.values(await nodeStatuses()).every((s) => s === "Canceled"), 12000, "the drawing to show it");
 }
 
+async function deleteRestore() {
+  const id = fx.stop.b;
+  step("task page: delete an ended task (confirmed; Escape keeps it), then restore it");
+  await waitFor(async () => (await statusOf(id)) === "Canceled", 10000, "the stopped task to be Canceled");
+  await ui(`/tasks/${id}`);
+  await page.locator("#task-buttons [data-action=delete]:not([disabled])").waitFor({ timeout: 10000 });
+  await page.click("#task-buttons [data-action=delete]");
+  await confirmDialog(false);
+  await sleep(300);
+  check((await get(`/tasks/${id}`)).deleted_at === null, "a dismissed confirmation deletes nothing");
+  await page.click("#task-buttons [data-action=delete]");
+  await shot("confirm-delete");
+  await confirmDialog(true);
+  await waitFor(async () => (await get(`/tasks/${id}`)).deleted_at !== null, 10000, "the task to be deleted");
+  await page.locator("#task-buttons [data-action=restore]").waitFor({ timeout: 10000 });
+  await page.click("#task-buttons [data-action=restore]");
+  await confirmDialog(true);
+  await waitFor(async () => (await get(`/tasks/${id}`)).deleted_at === null, 10000, "the task to be restored");
+}
+
+async function templatePages() {
+  for (const [id, p, body, change, changed] of [
+    ["rules", "/rules", { type: "Concurrency", max_concurrency: 2, matcher: { kind: fx.kind, status: "Running", fields: [] } },
+      (v) => { v.max_concurrency = 5; }, (t) => t.max_concurrency === 5],
+    ["action-templates", "/action-templates", { kind: "Webhook", params: { url: "http://127.0.0.1:9/ui", verb: "Post" } },
+      (v) => { v.params.verb = "Put"; }, (t) => t.params.verb === "Put"]]) {
+    const name = `${fx.kind}-${id}`;
+    step(`${p}: one made through the API is listed; Edit changes it (PUT), Delete (confirmed) removes it`);
+    const put = await api("PUT", `${p}/${name}`, { body });
+    check(put.status === 201, `PUT ${p}/${name}: ${put.status} ${JSON.stringify(put.body)}`);
+    await ui(p);
+    const row = page.locator(`#${id}-table tr[data-key="${name}"]`);
+    await row.waitFor({ timeout: 10000 });
+    await row.locator("[data-action=edit]").click();
+    const area = page.locator("dialog[open] textarea");
+    const v = JSON.parse(await area.inputValue());
+    check(!("name" in v) && !("tasks_using" in v), `the editor holds the body only: ${JSON.stringify(v)}`);
+    change(v);
+    await area.fill(JSON.stringify(v));
+    await page.locator("dialog[open] button", { hasText: "Save" }).click();
+    await waitFor(async () => changed(await get(`${p}/${name}`)), 10000, `${name} edited`);
+    await shot(`${id}-edited`);
+    await row.locator("[data-action=delete]").click();
+    await confirmDialog(true);
+    await waitFor(async () => (await api("GET", `${p}/${name}`)).status === 404, 10000, `${name} deleted`);
+  }
+}
+
 async function deadLetters() {
   step("dead letters: the entry is listed; replay, confirmed, queues it again");
   await ui("/dead-letters");
@@ -474,10 +522,12 @@ try {
   await taskPage();
   await batchesList();
   await batchPages();
+  await deleteRestore();
   await deadLetters();
   await schedulesPage();
   await optionalPages();
   await groupsPage();
+  await templatePages();
   await tokens();
   check(offHost.length === 0, `requests left this host: ${offHost.slice(0, 5)}`);
   check(pageErrors.length === 0, `errors in the page: ${pageErrors.slice(0, 5)}`);

@@ -101,7 +101,7 @@ SELECT tr_record_outcomes(jsonb_build_array(pg_temp.outcome('c1', jsonb_build_ob
         'id', t_id('c1/registered'), 'kind', 'Webhook',
         'params', '{"url": "http://127.0.0.1:9/c1/registered", "verb": "Delete"}'::jsonb)))));
 SELECT * FROM t_tasks WHERE task = 'c1';
-SELECT trigger, position, params ->> 'url' AS url FROM actions
+SELECT trigger, position, tr_action_own_params(actions) ->> 'url' AS url FROM actions
 WHERE task_id = t_id('c1') AND trigger = 'Cancel' ORDER BY position;
 SELECT code FROM tr_cancel_task(t_id('c1'), 'tester');
 SELECT task, action, trigger, outcome, state FROM t_deliveries WHERE task = 'c1';

@@ -1,6 +1,6 @@
 // Task page: every field, actions, dependencies and children (from the
-// batch's DAG), paged history and blockers; buttons cancel, pause, resume
-// and retry (with its "downstream" option). The task is re-read every 3 s;
+// batch's DAG), paged history and blockers; buttons cancel, pause, resume,
+// retry (with its "downstream" option), delete and restore (soft delete). The task is re-read every 3 s;
 // history, blockers and children are re-read when it changed.
 
 import { h, link } from "../lib/dom.js";
@@ -23,7 +23,10 @@ function buttons(t, run) {
     btn("pause", "Pause", HOLDABLE.has(s), "only a Waiting or Pending task can be paused"),
     btn("resume", "Resume", s === "Paused", "only a Paused task can be resumed"),
     btn("retry", "Retry…", RETRYABLE.has(s), "only a Failure or Canceled task can be retried"),
-    btn("cancel", "Cancel task…", !TERMINAL.has(s), "the task has ended", "danger"));
+    btn("cancel", "Cancel task…", !TERMINAL.has(s), "the task has ended", "danger"),
+    t.deleted_at
+      ? btn("restore", "Restore…", true, "")
+      : btn("delete", "Delete…", TERMINAL.has(s), "only an ended task can be deleted", "danger"));
 }
 
 async function perform(action, t) {
@@ -35,6 +38,17 @@ async function perform(action, t) {
       message: `“${t.name}” (${t.status}) will be Canceled; a started task's on_cancel webhooks fire. This cannot be undone.`,
       confirmLabel: "Cancel task" });
     return ok ? api("DELETE", `/tasks/${id}`) : null;
+  }
+  if (action === "delete") {
+    const ok = await confirmAction({ title: "Delete this task?",
+      message: `“${t.name}” (${t.status}) leaves the lists and counts; it can be restored until the purge removes it for good.`,
+      confirmLabel: "Delete task" });
+    return ok ? api("POST", `/tasks/${id}/delete`) : null;
+  }
+  if (action === "restore") {
+    const ok = await confirmAction({ title: "Restore this task?",
+      message: `“${t.name}” comes back in the lists and counts.`, confirmLabel: "Restore" });
+    return ok ? api("POST", `/tasks/${id}/restore`) : null;
   }
   if (action === "retry") {
     const downstream = h("input", { type: "checkbox", id: "retry-downstream", name: "downstream" });
