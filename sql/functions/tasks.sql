@@ -560,6 +560,7 @@ $$;
 CREATE OR REPLACE FUNCTION tr_task_blockers(p_id uuid, OUT code integer, OUT body text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    v_now task_status;
     t     tasks;
     v     jsonb := '[]';
     v_at  timestamptz;
@@ -627,7 +628,30 @@ BEGIN
                                                            'at', tr_ts(v_at)));
         END IF;
     END IF;
+    IF t.status = 'Pending' AND jsonb_array_length(v) > 0 THEN
+        -- The rules are counted as committed now (tr_rule_count takes a new
+        -- snapshot), t as it was when this call began: a task started in
+        -- between would be counted holding its own place. It is no longer
+        -- Pending then, and nothing holds it back.
+        v_now := tr_task_status_now(t.id);
+        IF v_now IS DISTINCT FROM 'Pending' THEN
+            t.status := v_now;
+            v := '[]';
+        END IF;
+    END IF;
     code := 200;
     body := json_build_object('status', t.status, 'blockers', v)::text;
+END
+$$;
+
+-- A task's status as committed now, whatever snapshot the caller reads
+-- with (VOLATILE: a snapshot of its own; tr_task_blockers).
+CREATE OR REPLACE FUNCTION tr_task_status_now(p_id uuid) RETURNS task_status
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v task_status;
+BEGIN
+    SELECT status INTO v FROM tasks WHERE id = p_id;
+    RETURN v;
 END
 $$;
