@@ -323,6 +323,7 @@ def main():
             chk.webhooks([exec_rx, end_rx])
             chk.retries()
             chk.progress(exec_rx)
+            chk.acked(exec_rx)
             chk.schedules(CRON_STEP)
             chk.metrics()
             violations += chk.violations

@@ -358,6 +358,7 @@ class ExecRx(Faulty):
         self.seen = set()
         self.progress_ok = Counter()     # task id -> success counts accepted
         self.progress_maybe = Counter()  # task id -> counts whose fate is unknown
+        self.acked = {}                  # task id -> "Success": a PATCH answered 200
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
 
@@ -421,7 +422,10 @@ class ExecRx(Faulty):
             body = {"status": "Failure", "failure_reason": "soak: failed on purpose"}
         else:
             body = {"status": "Success", "new_failures": 0}
-        self.client.call("PATCH", path, body)
+        code, _, _, _ = self.client.call("PATCH", path, body)
+        if code == 200 and body["status"] == "Success":
+            with self.lock:
+                self.acked[task_id] = "Success"
 
 
 # ---------------------------------------------------------------------------
@@ -665,7 +669,7 @@ class Checker:
                   [c for c in claims if sorted(c["a"]) != list(range(1, c["attempt"] + 1))])
 
     def progress(self, exec_rx):
-        rows = self.stack.sql_json("SELECT id, success FROM tasks WHERE kind LIKE 'soak-%'")
+        rows = self.stack.sql_json("SELECT id, success FROM tasks")
         bad = []
         for r in rows:
             lo = exec_rx.progress_ok.get(r["id"], 0)
@@ -674,6 +678,14 @@ class Checker:
                 bad.append((r["id"], r["success"], lo, hi))
         self.fail("accepted progress counts lost or counted twice", bad)
         self.figures["progress_counted"] = sum(r["success"] for r in rows)
+
+    def acked(self, exec_rx):
+        """A task whose Success was acknowledged (PATCH 200) is Success."""
+        rows = self.stack.sql_json("SELECT id, status FROM tasks")
+        status = {r["id"]: r["status"] for r in rows}
+        self.fail("acknowledged Success lost",
+                  [(t, status.get(t)) for t in exec_rx.acked if status.get(t) != "Success"])
+        self.figures["outcomes_acknowledged"] = len(exec_rx.acked)
 
     def schedules(self, step_s):
         rows = self.stack.sql_json(
