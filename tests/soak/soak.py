@@ -136,7 +136,7 @@ class Load:
     def _loop(self):
         while not self.stopping.is_set():
             op = random.choices(["dag", "ruled", "retried", "scheduled", "cancel", "pause",
-                                 "read"], [3, 3, 2, 1, 1, 1, 2])[0]
+                                 "read"], [3, 2, 2, 1, 1, 1, 2])[0]
             self.ops[op] += 1
             try:
                 getattr(self, f"op_{op}")()
