@@ -12,6 +12,8 @@
 #                       (tests/soak/soak.py; results in var/soak-results/)
 #   make failover-test  primary + synchronous standby; kill -9 the primary
 #                       under load, promote the standby (tests/soak/failover.py)
+#   make multihost-test two front stacks and 3 workers on one PostgreSQL
+#                       (tests/soak/multihost.py)
 #   make fuzz           libFuzzer targets (clang) in build-fuzz/, each run
 #                       FUZZ_SECONDS (600) at once; findings in build-fuzz/work/
 #   make fmt            clang-format the C sources (.clang-format)
@@ -22,7 +24,7 @@ JOBS ?= 2
 CTEST_TIMEOUT ?= 600
 C_DIRS := shared fcgi worker tests
 
-.PHONY: all deps deps-test deps-bench build build-asan run stop test check bench soak failover-test fuzz fmt clean
+.PHONY: all deps deps-test deps-bench build build-asan run stop test check bench soak failover-test multihost-test fuzz fmt clean
 
 all: build
 
@@ -69,6 +71,9 @@ soak: deps-test build
 
 failover-test: deps-test build
 	python3 tests/soak/failover.py
+
+multihost-test: deps-test build
+	python3 tests/soak/multihost.py
 
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := fuzz_validate fuzz_urlquery fuzz_call_request
