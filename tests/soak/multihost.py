@@ -60,9 +60,10 @@ def main():
                     per_host[base] += 1
             return r
         client.once = once
-        with ExecRx(client, threads=8) as exec_rx, Faulty() as end_rx:
+        with ExecRx(client, threads=24) as exec_rx, Faulty() as end_rx:
             load = Load(client, exec_rx, end_rx, args.clients)
             with Sampler(a, RULED_KIND) as sampler:
+                load.sampler = sampler
                 for t in load.threads:
                     t.start()
                 time.sleep(args.seconds)

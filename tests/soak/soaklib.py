@@ -441,6 +441,7 @@ class Sampler:
         self.max_by_key = Counter()
         self.samples = 0
         self.failed = 0
+        self.pending = 0  # tasks of the kind waiting now (the load keeps it bounded)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -453,8 +454,9 @@ class Sampler:
         self.thread.join(timeout=30)
 
     def _loop(self):
-        q = ("SELECT metadata->>'tenant', count(*) FROM tasks WHERE kind = "
-             f"'{self.kind}' AND status IN ('Claimed', 'Running') GROUP BY 1")
+        q = ("SELECT metadata->>'tenant', status IN ('Claimed', 'Running'), count(*) "
+             f"FROM tasks WHERE kind = '{self.kind}' "
+             "AND status IN ('Claimed', 'Running', 'Pending') GROUP BY 1, 2")
         while not self.stopping.wait(self.every):
             try:
                 rows = self.stack.sql(q, timeout=10)
@@ -462,8 +464,13 @@ class Sampler:
                 self.failed += 1
                 continue
             self.samples += 1
-            for tenant, n in rows:
-                self.max_by_key[tenant] = max(self.max_by_key[tenant], int(n))
+            pending = 0
+            for tenant, active, n in rows:
+                if active == "t":
+                    self.max_by_key[tenant] = max(self.max_by_key[tenant], int(n))
+                else:
+                    pending += int(n)
+            self.pending = pending
 
 
 # ---------------------------------------------------------------------------
@@ -670,10 +677,12 @@ class Checker:
 
     def progress(self, exec_rx):
         rows = self.stack.sql_json("SELECT id, success FROM tasks")
+        with exec_rx.lock:
+            ok, maybe = dict(exec_rx.progress_ok), dict(exec_rx.progress_maybe)
         bad = []
         for r in rows:
-            lo = exec_rx.progress_ok.get(r["id"], 0)
-            hi = lo + exec_rx.progress_maybe.get(r["id"], 0)
+            lo = ok.get(r["id"], 0)
+            hi = lo + maybe.get(r["id"], 0)
             if not lo <= r["success"] <= hi:
                 bad.append((r["id"], r["success"], lo, hi))
         self.fail("accepted progress counts lost or counted twice", bad)
@@ -683,8 +692,10 @@ class Checker:
         """A task whose Success was acknowledged (PATCH 200) is Success."""
         rows = self.stack.sql_json("SELECT id, status FROM tasks")
         status = {r["id"]: r["status"] for r in rows}
+        with exec_rx.lock:
+            acked = list(exec_rx.acked)
         self.fail("acknowledged Success lost",
-                  [(t, status.get(t)) for t in exec_rx.acked if status.get(t) != "Success"])
+                  [(t, status.get(t)) for t in acked if status.get(t) != "Success"])
         self.figures["outcomes_acknowledged"] = len(exec_rx.acked)
 
     def schedules(self, step_s):
