@@ -267,9 +267,9 @@ def main():
                       "first_success_after_promotion", "first_201_after_promotion", "last_error"):
                 v = timeline.get(k)
                 print(f"{k}: {'-' if v is None else f'{v - t0:+.3f} s'}")
-            retry_after = {c for _, c in after_kill}
+            codes = {c for _, c in after_kill}
             print(f"answers after the kill: "
-                  f"{dict((str(k), sum(1 for _, c in after_kill if c == k)) for k in retry_after)}")
+                  f"{dict((str(k), sum(1 for _, c in after_kill if c == k)) for k in codes)}")
             print(f"figures: {chk.figures}")
             print(f"violations: {len(violations)}")
             for v in violations:

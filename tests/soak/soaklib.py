@@ -26,13 +26,11 @@ import queue
 import random
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
-import uuid
 from collections import Counter, defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -270,8 +268,12 @@ class Client:
         if r.status >= 500 and r.status not in RETRYABLE:
             with self.lock:
                 self.bad.append(f"{method} {path}: {r.status} {payload[:300]!r}")
-        if r.status == 503 and self.first_503 is None:
-            self.first_503 = time.time()
+        if r.status == 503:
+            if self.first_503 is None:
+                self.first_503 = time.time()
+            if not rh.get("retry-after", "").isdigit():
+                with self.lock:
+                    self.bad.append(f"{method} {path}: 503 without Retry-After")
         return r.status, rh, parsed
 
     def _count(self, code):
@@ -280,7 +282,7 @@ class Client:
             if self.record_events:
                 self.events.append((time.time(), code))
 
-    def call(self, method, path, body=None, headers=None, retry_409=False, stop=None):
+    def call(self, method, path, body=None, headers=None, retry_409=False):
         """Tries until an answer that is not retryable, or patience runs out
         (then (None, {}, None)). Returns (status, headers, json, tries)."""
         deadline = time.monotonic() + self.patience
@@ -717,7 +719,7 @@ class Checker:
         self.figures["schedule_slots_fired"] = fired
 
     def metrics(self):
-        code, _, _ = None, None, None
+        code = None
         for _ in range(60):
             try:
                 c = http.client.HTTPConnection("127.0.0.1",
@@ -752,8 +754,6 @@ class Checker:
             got = total("taskrunner_task_status_transitions_total", **{"from": frm, "to": to})
             if got != int(n):
                 self.violations.append(f"transitions {frm}->{to}: metric {got:g}, history {n}")
-            if to in TERMINAL:
-                pass
         ended = self.stack.sql(
             "SELECT to_status, count(*) FROM task_events WHERE from_status IS NOT NULL "
             "AND event IN ('status', 'canceled') AND to_status IN "
