@@ -7,6 +7,13 @@
 #   make test           both builds, then every test against a fresh test stack
 #   make check          same as make test
 #   make bench          scripts/bench, when it exists
+#   make soak           SOAK_MINUTES (10) of mixed load under chaos against a
+#                       stack of its own (var/soak), then the invariant checker
+#                       (tests/soak/soak.py; results in var/soak-results/)
+#   make failover-test  primary + synchronous standby; kill -9 the primary
+#                       under load, promote the standby (tests/soak/failover.py)
+#   make multihost-test two front stacks and 3 workers on one PostgreSQL
+#                       (tests/soak/multihost.py)
 #   make fuzz           libFuzzer targets (clang) in build-fuzz/, each run
 #                       FUZZ_SECONDS (600) at once; findings in build-fuzz/work/
 #   make fmt            clang-format the C sources (.clang-format)
@@ -17,7 +24,7 @@ JOBS ?= 2
 CTEST_TIMEOUT ?= 600
 C_DIRS := shared fcgi worker tests
 
-.PHONY: all deps deps-test deps-bench build build-asan run stop test check bench fuzz fmt clean
+.PHONY: all deps deps-test deps-bench build build-asan run stop test check bench soak failover-test multihost-test fuzz fmt clean
 
 all: build
 
@@ -56,6 +63,17 @@ check: test
 
 bench: deps-bench build
 	@if [ -x scripts/bench ]; then scripts/bench; else echo "bench: not yet (no scripts/bench)"; fi
+
+SOAK_MINUTES ?= 10
+
+soak: deps-test build
+	SOAK_MINUTES=$(SOAK_MINUTES) python3 tests/soak/soak.py
+
+failover-test: deps-test build
+	python3 tests/soak/failover.py
+
+multihost-test: deps-test build
+	python3 tests/soak/multihost.py
 
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := fuzz_validate fuzz_urlquery fuzz_call_request
