@@ -471,10 +471,12 @@ async function groupsPage() {
   const want = await get(gp);
   const text = await row.innerText();
   check(text.includes(String(want.total)), `the group's row shows its total ${want.total}: ${text}`);
+  check(await row.locator("[data-action=resume]").isDisabled(), "a running group: Resume disabled");
   await row.locator("[data-action=pause]").click();
   await waitFor(async () => (await get(gp)).paused === true, 10000, "the group to be paused");
   await waitFor(async () => (await row.innerText()).includes("paused"), 10000, "the row to say paused");
   await shot("groups-paused");
+  check(await row.locator("[data-action=pause]").isDisabled(), "a paused group: Pause disabled");
   await row.locator("[data-action=resume]").click();
   await waitFor(async () => (await get(gp)).paused === false, 10000, "the group to be resumed");
   await row.locator("[data-action=cancel]").click();

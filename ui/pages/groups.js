@@ -19,8 +19,10 @@ export default resourcePage({
     ["Paused", (g) => (g.paused ? "paused" : "no")],
   ],
   rowActions: [
-    { action: "pause", label: "Pause", method: "POST", path: (g) => `/groups/${enc(g.group)}/pause` },
-    { action: "resume", label: "Resume", method: "POST", path: (g) => `/groups/${enc(g.group)}/resume` },
+    { action: "pause", label: "Pause", method: "POST", path: (g) => `/groups/${enc(g.group)}/pause`,
+      enabled: (g) => !g.paused },
+    { action: "resume", label: "Resume", method: "POST", path: (g) => `/groups/${enc(g.group)}/resume`,
+      enabled: (g) => g.paused },
     { action: "cancel", label: "Cancel group", method: "DELETE", path: (g) => `/groups/${enc(g.group)}`, danger: true,
       confirm: (g) => `Every task of group “${g.group}” that has not ended is Canceled.` },
   ],
