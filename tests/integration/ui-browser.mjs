@@ -297,8 +297,10 @@ async function batchPages() {
     check((await page.locator("#batch-buttons").innerText()).includes("not available on this server"), "and says so");
   } else {
     check(!pauseDisabled, `the server has batch pause (GET answered ${probe.status}): the button works`);
+    check(await page.locator("#batch-buttons [data-action=resume]").isDisabled(), "a running batch: Resume disabled");
     await page.click("#batch-buttons [data-action=pause]");
     await waitFor(async () => (await get(`/batches/${fx.small_batch}`)).paused === true, 10000, "the batch to be paused");
+    await page.locator("#batch-buttons [data-action=pause][disabled]").waitFor({ timeout: 5000 });
     await page.click("#batch-buttons [data-action=resume]");
     await waitFor(async () => (await get(`/batches/${fx.small_batch}`)).paused === false, 10000, "the batch to be resumed");
   }

@@ -88,6 +88,7 @@ export default {
     const msg = h("div", { class: "action-result" });
     const body = h("div", { class: "dag-box", id: "dag-box", tabindex: "-1" });
     const pauseSupport = await probe(`/batches/${id}/pause`, "action");
+    let syncPause = () => {};
     const renderStats = (tasks) => stats.replaceChildren(fieldList([
       ["Requester", info.requester], ["Created", timeEl(info.created_at)], ["Tasks", String(tasks.length)],
       ["Statuses", countsView(countsOf(tasks))],
@@ -104,6 +105,7 @@ export default {
         } else {
           await api("POST", `/batches/${id}/${action}`);
           Object.assign(info, await api("GET", `/batches/${id}`));
+          syncPause();
         }
         notice(`${action}: done`);
         await refresh();
@@ -115,12 +117,20 @@ export default {
     const btn = (action, label, cls, enabled = true, why = null) => h("button", { type: "button", class: cls,
       "data-action": action, disabled: !enabled, title: why, on: { click: () => run(action) } }, label);
     const pauseWhy = "not available on this server";
+    const pauseBtn = btn("pause", "Pause batch", "", pauseSupport.available, pauseSupport.available ? null : pauseWhy);
+    const resumeBtn = btn("resume", "Resume batch", "", pauseSupport.available, pauseSupport.available ? null : pauseWhy);
+    // Only the one that applies: the other would answer 409.
+    syncPause = () => {
+      pauseBtn.disabled = !pauseSupport.available || !!info.paused;
+      resumeBtn.disabled = !pauseSupport.available || !info.paused;
+    };
+    syncPause();
     view.append(
       h("div", { class: "page-head" },
         h("h1", {}, "Batch ", h("span", { class: "mono" }, id)),
         h("div", { class: "actions", id: "batch-buttons" },
-          btn("pause", "Pause batch", "", pauseSupport.available, pauseSupport.available ? null : pauseWhy),
-          btn("resume", "Resume batch", "", pauseSupport.available, pauseSupport.available ? null : pauseWhy),
+          pauseBtn,
+          resumeBtn,
           btn("stop", "Stop batch…", "danger"),
           pauseSupport.available ? null : h("span", { class: "muted small" }, "Batch pause/resume: not available on this server."))),
       msg, stats);
