@@ -267,7 +267,8 @@ BEGIN
         SELECT x.id, s.id, 'Start', x.attempt, 'inflight', 1,
                now() + tr_call_lease(p_lease_ms, s.params), p_owner
         FROM tasks x
-        CROSS JOIN LATERAL (SELECT a.id, tr_action_params(a) AS params FROM actions a
+        CROSS JOIN LATERAL (SELECT a.id, cp.params FROM actions a
+                            CROSS JOIN LATERAL tr_action_call_params(a) cp
                             WHERE a.task_id = x.id AND a.trigger = 'Start'
                             ORDER BY a.position LIMIT 1) s
         WHERE x.id = ANY (v_claimed)
@@ -280,7 +281,7 @@ BEGIN
            a.source, tr_call_context(ins.task_id, p.params)
     FROM ins JOIN tasks tk ON tk.id = ins.task_id JOIN actions a ON a.id = ins.action_id
     -- a template's params as they are now, the placeholders' context for them
-    CROSS JOIN LATERAL (SELECT tr_action_params(a) AS params) p
+    CROSS JOIN LATERAL tr_action_call_params(a) p
     ORDER BY ins.id;
 END
 $$;

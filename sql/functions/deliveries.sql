@@ -34,8 +34,9 @@ BEGIN
     ), taken AS (
         UPDATE deliveries d
         SET state = 'inflight', attempts = d.attempts + 1, owner = p_owner,
-            lease_until = now() + tr_call_lease(p_lease_ms, tr_action_params(x))
+            lease_until = now() + tr_call_lease(p_lease_ms, cp.params)
         FROM due JOIN actions x ON x.id = due.action_id
+        CROSS JOIN LATERAL tr_action_call_params(x) cp
         WHERE d.id = due.id
         RETURNING d.*
     )
@@ -50,7 +51,7 @@ BEGIN
            a.source, tr_call_context(k.task_id, p.params)
     FROM taken k JOIN tasks t ON t.id = k.task_id JOIN actions a ON a.id = k.action_id
     -- a template's params as they are now, the placeholders' context for them
-    CROSS JOIN LATERAL (SELECT tr_action_params(a) AS params) p
+    CROSS JOIN LATERAL tr_action_call_params(a) p
     ORDER BY k.id;
 END
 $$;
@@ -98,9 +99,10 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
     SELECT d.task_id, 'webhook', tr_actor(), t.status, t.status,
-           tr_webhook_detail(d.id, d.trigger, d.attempts, tr_action_params(a) ->> 'url', p_outcome,
+           tr_webhook_detail(d.id, d.trigger, d.attempts, cp.params ->> 'url', p_outcome,
                              p_http_status, p_error, p_duration_ms)
-    FROM tasks t, actions a WHERE t.id = d.task_id AND a.id = d.action_id;
+    FROM tasks t, actions a CROSS JOIN LATERAL tr_action_call_params(a) cp
+    WHERE t.id = d.task_id AND a.id = d.action_id;
 END
 $$;
 
@@ -125,11 +127,12 @@ BEGIN
         INSERT INTO task_events (task_id, event, actor, from_status, to_status, detail)
         SELECT done.task_id, 'webhook', tr_actor(), t.status, t.status,
                tr_webhook_detail(done.id, done.trigger, done.attempts,
-                                 tr_action_params(a) ->> 'url', 'success', u.http, NULL, u.ms)
+                                 cp.params ->> 'url', 'success', u.http, NULL, u.ms)
         FROM done
         JOIN unnest(p_ids, p_http, p_ms) AS u (id, http, ms) ON u.id = done.id
         JOIN tasks t ON t.id = done.task_id
         JOIN actions a ON a.id = done.action_id
+        CROSS JOIN LATERAL tr_action_call_params(a) cp
         ORDER BY done.id
     )
     SELECT array_agg(done.task_id), array_agg(done.attempt)

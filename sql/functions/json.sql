@@ -76,27 +76,28 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- STABLE: json_build_object is; declared IMMUTABLE it would never be inlined.
--- An action that names a template shows the params its call would be made
--- with now (tr_action_params) and the template's name as "ref".
-CREATE OR REPLACE FUNCTION tr_action_json(a actions) RETURNS json
+-- p_params: the action's params as its call would be made now
+-- (tr_action_call_params: its own, or a template's merged with them, the
+-- template's name then shown as "ref").
+CREATE OR REPLACE FUNCTION tr_action_json(a actions, p_params jsonb) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN a.template IS NULL AND a.fire_when IS NULL
                 THEN json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
                                        'condition', a.condition,
-                                       'params', tr_mask_url_in(tr_action_own_params(a)))
+                                       'params', tr_mask_url_in(p_params))
                 WHEN a.template IS NULL
                 THEN json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
                                        'condition', a.condition,
-                                       'params', tr_mask_url_in(tr_action_own_params(a)),
+                                       'params', tr_mask_url_in(p_params),
                                        'when', a.fire_when)
                 WHEN a.fire_when IS NULL
                 THEN json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
                                        'condition', a.condition,
-                                       'params', tr_mask_url_in(tr_action_params(a)),
+                                       'params', tr_mask_url_in(p_params),
                                        'ref', a.template)
                 ELSE json_build_object('id', a.id, 'kind', a.kind, 'trigger', a.trigger,
                                        'condition', a.condition,
-                                       'params', tr_mask_url_in(tr_action_params(a)),
+                                       'params', tr_mask_url_in(p_params),
                                        'when', a.fire_when, 'ref', a.template) END
 $$;
 
@@ -108,8 +109,8 @@ CREATE OR REPLACE FUNCTION tr_task_json(t tasks) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN tr_task_object(t,
-        (SELECT json_agg(tr_action_json(a) ORDER BY a.position)
-         FROM actions a WHERE a.task_id = t.id),
+        (SELECT json_agg(tr_action_json(a, cp.params) ORDER BY a.position)
+         FROM actions a CROSS JOIN LATERAL tr_action_call_params(a) cp WHERE a.task_id = t.id),
         (SELECT json_agg(json_build_object('id', l.parent_id,
                                            'requires_success', l.requires_success)
                          ORDER BY (SELECT p.seq FROM tasks p WHERE p.id = l.parent_id))
@@ -138,8 +139,9 @@ BEGIN
     SELECT array_agg((e ->> 'id')::uuid) INTO v_ids FROM jsonb_array_elements(p_tasks) AS e;
     RETURN (
         SELECT coalesce(json_agg(tr_task_object(t,
-                   (SELECT json_agg(tr_action_json(a) ORDER BY a.position)
-                    FROM actions a WHERE a.task_id = t.id),
+                   (SELECT json_agg(tr_action_json(a, cp.params) ORDER BY a.position)
+                    FROM actions a CROSS JOIN LATERAL tr_action_call_params(a) cp
+                    WHERE a.task_id = t.id),
                    (SELECT json_agg(json_build_object('id', l.parent_id,
                                                       'requires_success', l.requires_success)
                                     ORDER BY (SELECT p.seq FROM tasks p WHERE p.id = l.parent_id))

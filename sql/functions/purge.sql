@@ -91,11 +91,11 @@ BEGIN
     DELETE FROM tasks WHERE id = ANY (v_ids);
     GET DIAGNOSTICS tasks_purged = ROW_COUNT;
     IF v_params IS NOT NULL THEN
-        -- Locked first: a batch being created with these params holds them
-        -- (FOR KEY SHARE, tr_create_batch) until it commits, so the check
-        -- below, a new statement, sees its actions; one that comes after
-        -- finds them gone and writes them again.
-        PERFORM 1 FROM action_params WHERE id = ANY (v_params) ORDER BY id FOR UPDATE;
+        -- Alone under the params lock: every batch being created holds it
+        -- shared until it commits (tr_create_batch), so the check below, a
+        -- new statement, sees their actions; one that comes after finds the
+        -- params gone and writes them again.
+        PERFORM pg_advisory_xact_lock(tr_params_lock());
         DELETE FROM action_params p
         WHERE p.id = ANY (v_params)
           AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.params_id = p.id);

@@ -63,7 +63,6 @@ DECLARE
     v_digest   text;
     v_lock     bigint;
     v_held     text[] := '{}';  -- groups of the batch on hold
-    v_keys     bytea[];
     r          record;
 BEGIN
     PERFORM tr_set_actor(p_actor);
@@ -171,28 +170,16 @@ BEGIN
     END IF;
 
     -- Identical params are stored once (action_params, 0091): a batch of a
-    -- thousand tasks calling one webhook writes its params once.
-    -- Each is held (FOR KEY SHARE) until commit, so that the purge cannot
-    -- remove one this batch is about to use (tr_purge); one it removed
-    -- just before is written again.
-    v_keys := ARRAY(SELECT DISTINCT tr_params_key(a -> 'params')
-                    FROM jsonb_array_elements(p_tasks) AS e,
-                         jsonb_array_elements(e -> 'actions') AS a
-                    WHERE NOT v_skip ? (e ->> 'id') ORDER BY 1);
-    FOR i IN 1..10 LOOP
-        INSERT INTO action_params (id, params)
-        SELECT DISTINCT ON (tr_params_key(a -> 'params')) tr_params_key(a -> 'params'),
-               a -> 'params'
-        FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'actions') AS a
-        WHERE NOT v_skip ? (e ->> 'id')
-        ORDER BY tr_params_key(a -> 'params')
-        ON CONFLICT DO NOTHING;
-        EXIT WHEN (SELECT count(*) FROM (SELECT 1 FROM action_params WHERE id = ANY (v_keys)
-                                         ORDER BY id FOR KEY SHARE) k) = cardinality(v_keys);
-        IF i = 10 THEN
-            RAISE EXCEPTION 'the params of the actions could not be stored';
-        END IF;
-    END LOOP;
+    -- thousand tasks calling one webhook writes its params once. The lock,
+    -- held shared until commit, keeps the purge from removing params this
+    -- batch uses (tr_params_lock).
+    PERFORM pg_advisory_xact_lock_shared(tr_params_lock());
+    INSERT INTO action_params (id, params)
+    SELECT DISTINCT ON (tr_params_key(a -> 'params')) tr_params_key(a -> 'params'), a -> 'params'
+    FROM jsonb_array_elements(p_tasks) AS e, jsonb_array_elements(e -> 'actions') AS a
+    WHERE NOT v_skip ? (e ->> 'id')
+    ORDER BY tr_params_key(a -> 'params')
+    ON CONFLICT DO NOTHING;
     INSERT INTO actions (id, task_id, kind, trigger, condition, params_id, position, template,
                          fire_when)
     SELECT (a ->> 'id')::uuid, (e ->> 'id')::uuid, a ->> 'kind', (a ->> 'trigger')::webhook_trigger,
