@@ -2,15 +2,12 @@
 // name, created_after, created_before), server paging, refreshed every 5 s.
 
 import { h, link } from "../lib/dom.js";
-import { api } from "../lib/api.js";
 import { timeEl, localInputToUtc, utcToLocalInput, zoneName } from "../lib/format.js";
 import { statusBadge, STATUSES } from "../lib/status.js";
-import { errorBox } from "../lib/dialogs.js";
-import { pager, pageOf } from "../lib/pager.js";
-import { updateRows } from "../lib/rows.js";
+import { pageOf } from "../lib/pager.js";
+import { livePage } from "../lib/list.js";
 
 const FILTERS = ["requester", "kind", "status", "name", "created_after", "created_before"];
-const REFRESH_MS = 5000;
 
 // "3 ✓ Success, 1 ▶ Running": every non-zero count, labeled.
 export function countsView(counts) {
@@ -73,19 +70,7 @@ export default {
         h("thead", {}, h("tr", {}, ["Batch", "Created", "Requester", "Tasks", "Statuses", "Kinds", "Last update", ""]
           .map((c) => h("th", { scope: "col" }, c)))), tbody),
       pagerSlot);
-    const load = async () => {
-      try {
-        const items = await api("GET", "/batches", { query: { ...filters, page, page_size: pageSize } });
-        if (!ctx.isCurrent()) return;
-        updateRows(tbody, items, (b) => b.batch_id, batchRow);
-        status.replaceChildren(items.length ? "" : h("p", { class: "muted" }, "No batch matches."));
-        pagerSlot.replaceChildren(pager({ page, pageSize, count: items.length, go: (p, s) => go(filters, p, s) }));
-      } catch (e) {
-        if (ctx.isCurrent()) status.replaceChildren(errorBox(e));
-        throw e;
-      }
-    };
-    await load().catch(() => {});
-    ctx.live(load, REFRESH_MS);
+    await livePage(ctx, { path: "/batches", query: filters, page, pageSize, tbody, keyOf: (b) => b.batch_id,
+      row: batchRow, status, pagerSlot, empty: "No batch matches.", go: (p, s) => go(filters, p, s) });
   },
 };

@@ -15,10 +15,8 @@ import { h, append } from "../lib/dom.js";
 import { api } from "../lib/api.js";
 import { probe } from "../lib/capabilities.js";
 import { confirmAction, errorBox, notice } from "../lib/dialogs.js";
-import { pager, pageOf } from "../lib/pager.js";
-import { updateRows } from "../lib/rows.js";
-
-const REFRESH_MS = 5000;
+import { pageOf } from "../lib/pager.js";
+import { livePage } from "../lib/list.js";
 
 function notAvailable(spec, err) {
   return h("div", { class: "not-available", id: "not-available" },
@@ -74,6 +72,7 @@ export function resourcePage(spec) {
       const tbody = h("tbody", {});
       const status = h("div", { class: "list-status" });
       const pagerSlot = h("div", {});
+      let load = async () => {}; // the list's, once shown (livePage)
       const send = async (what, method, path, body) => {
         try {
           await api(method, path, { body });
@@ -110,22 +109,9 @@ export function resourcePage(spec) {
           h("thead", {}, h("tr", {}, [...spec.columns.map(([l]) => l), ""].map((c) => h("th", { scope: "col" }, c)))),
           tbody),
         pagerSlot]);
-      const load = async () => {
-        try {
-          const items = await api("GET", spec.path, { query: { page, page_size: pageSize } });
-          if (!ctx.isCurrent()) return;
-          const list = Array.isArray(items) ? items : (items?.items || []);
-          updateRows(tbody, list, spec.keyOf, row);
-          status.replaceChildren(list.length ? "" : h("p", { class: "muted" }, "None yet."));
-          pagerSlot.replaceChildren(pager({ page, pageSize, count: list.length,
-            go: (p, s) => ctx.navigate(spec.path, { page: p || "", page_size: s === 50 ? "" : s }) }));
-        } catch (e) {
-          if (ctx.isCurrent()) status.replaceChildren(errorBox(e));
-          throw e;
-        }
-      };
-      await load().catch(() => {});
-      ctx.live(load, REFRESH_MS);
+      load = await livePage(ctx, { path: spec.path, page, pageSize, tbody, keyOf: spec.keyOf, row, status,
+        pagerSlot, empty: "None yet.",
+        go: (p, s) => ctx.navigate(spec.path, { page: p || "", page_size: s === 50 ? "" : s }) });
     },
   };
 }

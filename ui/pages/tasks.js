@@ -2,15 +2,12 @@
 // metadata, timeout), server paging, refreshed every 5 s in place.
 
 import { h, link } from "../lib/dom.js";
-import { api } from "../lib/api.js";
 import { timeEl } from "../lib/format.js";
 import { statusBadge, STATUSES } from "../lib/status.js";
-import { errorBox } from "../lib/dialogs.js";
-import { pager, pageOf } from "../lib/pager.js";
-import { updateRows } from "../lib/rows.js";
+import { pageOf } from "../lib/pager.js";
+import { livePage } from "../lib/list.js";
 
 const FILTERS = ["status", "kind", "name", "batch_id", "metadata", "timeout"];
-const REFRESH_MS = 5000;
 
 export function taskRow(t) {
   return h("tr", {},
@@ -85,19 +82,7 @@ export default {
         h("thead", {}, h("tr", {}, TASK_HEADERS.map((t) => h("th", { scope: "col" }, t)))),
         tbody),
       pagerSlot);
-    const load = async () => {
-      try {
-        const items = await api("GET", "/tasks", { query: { ...filters, page, page_size: pageSize } });
-        if (!ctx.isCurrent()) return;
-        updateRows(tbody, items, (t) => t.id, taskRow);
-        status.replaceChildren(items.length ? "" : h("p", { class: "muted" }, "No task matches."));
-        pagerSlot.replaceChildren(pager({ page, pageSize, count: items.length, go: (p, s) => go(filters, p, s) }));
-      } catch (e) {
-        if (ctx.isCurrent()) status.replaceChildren(errorBox(e));
-        throw e;
-      }
-    };
-    await load().catch(() => {});
-    ctx.live(load, REFRESH_MS);
+    await livePage(ctx, { path: "/tasks", query: filters, page, pageSize, tbody, keyOf: (t) => t.id,
+      row: taskRow, status, pagerSlot, empty: "No task matches.", go: (p, s) => go(filters, p, s) });
   },
 };
